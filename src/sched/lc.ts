@@ -1,0 +1,36 @@
+/**
+ * lc: least connection. Behaviour reference: kernel net/netfilter/ipvs/ip_vs_lc.c, ipvs-reference §3.
+ * The non-overloaded dest with weight != 0 and minimum overhead (active*256 + inactive); weights
+ * are not otherwise used. Strict `<`: the earliest dest wins ties.
+ */
+import { registerScheduler } from './registry.js';
+import type { SchedDests, SchedFlow, Scheduler } from './types.js';
+import { EMPTY_DESTS, available, overhead } from './util.js';
+
+class LeastConnectionScheduler implements Scheduler {
+  readonly name = 'lc';
+  private d: SchedDests = EMPTY_DESTS;
+
+  update(dests: SchedDests, _prev: SchedDests | null): void {
+    this.d = dests;
+  }
+
+  schedule(_flow: SchedFlow, _now: number): number {
+    const d = this.d;
+    let least = -1;
+    let loh = 0;
+    for (let i = 0; i < d.count; i++) {
+      if (!available(d, i)) continue;
+      const doh = overhead(d, i);
+      if (least < 0 || doh < loh) {
+        least = i;
+        loh = doh;
+      }
+    }
+    return least;
+  }
+
+  gc(_now: number): void {}
+}
+
+registerScheduler('lc', () => new LeastConnectionScheduler());

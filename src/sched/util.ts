@@ -1,0 +1,135 @@
+/**
+ * Helpers shared by the schedulers. Definitions follow ipvs-reference §3 "Common definitions":
+ *  - available = weight > 0 and not OVERLOAD (unless a scheduler says otherwise);
+ *  - overhead(d) = active * 256 + inactive (kernel ip_vs_dest_conn_overhead);
+ *  - "h1/w1 > h2/w2" is decided as h1*w2 > h2*w1, exactly (the kernel uses __s64).
+ */
+import { DestLive, DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import type { SchedDests, SchedFlow } from './types.js';
+
+/** The list a scheduler holds before its first update(): no destinations. */
+export const EMPTY_DESTS: SchedDests = {
+  count: 0,
+  id: new Int32Array(0),
+  weight: new Int32Array(0),
+  lastWeight: new Int32Array(0),
+  af: new Uint8Array(0),
+  addr: new Uint32Array(0),
+  port: new Uint16Array(0),
+  live: new DestLive(0),
+};
+
+const TWO_53 = 9007199254740992;
+
+/**
+ * a*b > c*d for non-negative integers, exact. Products below 2^53 are exact doubles (the normal case:
+ * overhead < 2^31 and weights <= 65535 keep them < 2^47); beyond that fall back to BigInt, which
+ * allocates but only for counter values no real director reaches.
+ */
+export function mulGt(a: number, b: number, c: number, d: number): boolean {
+  const p = a * b;
+  const q = c * d;
+  if (p < TWO_53 && q < TWO_53) return p > q;
+  return BigInt(a) * BigInt(b) > BigInt(c) * BigInt(d);
+}
+
+/** OVERLOAD flag of the dest at position i (one atomic load). */
+export function overloaded(d: SchedDests, i: number): boolean {
+  return (Atomics.load(d.live.flags, d.id[i]!) & DEST_F_OVERLOAD) !== 0;
+}
+
+/** weight > 0 and not OVERLOAD. */
+export function available(d: SchedDests, i: number): boolean {
+  return d.weight[i]! > 0 && !overloaded(d, i);
+}
+
+export function activeConns(d: SchedDests, i: number): number {
+  return Atomics.load(d.live.active, d.id[i]!);
+}
+
+/** Kernel ip_vs_dest_conn_overhead: active * 256 + inactive. */
+export function overhead(d: SchedDests, i: number): number {
+  const id = d.id[i]!;
+  return Atomics.load(d.live.active, id) * 256 + Atomics.load(d.live.inactive, id);
+}
+
+export function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/**
+ * Weighted least-connection choice (ip_vs_wlc.c), also the "pick a new dest" step of lblc/lblcr:
+ * the first non-overloaded dest with weight > 0 is the candidate; a later non-overloaded dest
+ * replaces it only when overhead(least)*w(d) > overhead(d)*w(least). A later weight-0 dest can
+ * never satisfy that, so it is not tested for explicitly. Returns a position or -1.
+ */
+export function wlcPick(d: SchedDests): number {
+  const n = d.count;
+  const w = d.weight;
+  let least = -1;
+  let loh = 0;
+  let lw = 0;
+  for (let i = 0; i < n; i++) {
+    if (overloaded(d, i)) continue;
+    const wi = w[i]!;
+    if (least < 0) {
+      if (wi > 0) {
+        least = i;
+        loh = overhead(d, i);
+        lw = wi;
+      }
+      continue;
+    }
+    const doh = overhead(d, i);
+    if (mulGt(loh, wi, doh, lw)) {
+      least = i;
+      loh = doh;
+      lw = wi;
+    }
+  }
+  return least;
+}
+
+/**
+ * Kernel address fold for hashing: IPv4 is word 0; IPv6 is the XOR of the four words. Since an IPv4
+ * address has words 1..3 = 0 (PacketView convention), the XOR of all four words is both. Words are
+ * big-endian values (ntohl already applied), and XOR commutes with the byte swap, so this equals the
+ * kernel's ntohl(addr_fold).
+ */
+export function foldAddr(words: Uint32Array, off: number): number {
+  return (words[off]! ^ words[off + 1]! ^ words[off + 2]! ^ words[off + 3]!) >>> 0;
+}
+
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_SCTP = 132;
+
+/** Source port for sh-port / mh-port: only TCP, UDP and SCTP carry one; 0 otherwise. */
+export function flowPort(flow: SchedFlow): number {
+  const p = flow.proto;
+  return p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP ? flow.sport & 0xffff : 0;
+}
+
+/** Kernel hash_32(x, bits) (include/linux/hash.h): (x * GOLDEN_RATIO_32) >> (32 - bits), in u32. */
+export function hash32(x: number, bits: number): number {
+  return Math.imul(x, 0x61c88647) >>> (32 - bits);
+}
+
+/** The older multiplicative hash still used by dh, lblc and lblcr: (x * 2654435761) & mask, in u32. */
+export function knuthHash(x: number, mask: number): number {
+  return (Math.imul(x, 2654435761 | 0) >>> 0) & mask;
+}
+
+/** Map from dest id to position in `d` (control plane; -1 = absent). */
+export function positionsById(d: SchedDests): Int32Array {
+  let max = -1;
+  for (let i = 0; i < d.count; i++) if (d.id[i]! > max) max = d.id[i]!;
+  const m = new Int32Array(max + 1).fill(-1);
+  for (let i = 0; i < d.count; i++) m[d.id[i]!] = i;
+  return m;
+}
