@@ -123,6 +123,12 @@ export class RateEstimator {
     return { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) };
   }
 
+  /** The scaled averages (cps, inpps, outpps << 10; inbps, outbps << 5) of (kind, id), for tests and debugging. */
+  averages(kind: StatKind, id = 0): readonly bigint[] | undefined {
+    const e = this.ests.get(keyOf(kind, id));
+    return e ? e.avg.slice() : undefined;
+  }
+
   /** -Z of one record: call after the counters were zeroed. */
   zero(kind: StatKind, id = 0): void {
     const e = this.ests.get(keyOf(kind, id));

@@ -388,7 +388,7 @@ export class ServiceTable {
     this.checkSchedPe(o);
     // Revive a quarantined id for the same key (stable ids across reload-like delete+add).
     const ti = this.svcTrash.findIndex((t) => t.key === k.str);
-    if (ti < 0 && this.svcFree.length === 0) throw err('ERR_LVS_NO_MEMORY', MSG.NO_MEMORY, ERRNO.ENOMEM);
+    if (ti < 0 && this.svcFree.length === 0) throw err('ERR_LVS_TABLE_FULL', MSG.NO_MEMORY, ERRNO.ENOMEM);
     // ---- apply
     let id: number;
     let fresh = false;
@@ -490,7 +490,7 @@ export class ServiceTable {
     const ti = this.destTrash.findIndex(
       (t) => t.svcKey === k.str && destKey(t.rec.af, t.rec.addr, t.rec.port) === dk,
     );
-    if (ti < 0 && this.destFree.length === 0) throw err('ERR_LVS_NO_MEMORY', MSG.NO_MEMORY, ERRNO.ENOMEM);
+    if (ti < 0 && this.destFree.length === 0) throw err('ERR_LVS_TABLE_FULL', MSG.NO_MEMORY, ERRNO.ENOMEM);
     // ---- apply
     const g = ++this.gen;
     let rec: DestRec;
