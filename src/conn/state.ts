@@ -70,7 +70,6 @@ const CL = TCP_S_CLOSE;
 const CW = TCP_S_CLOSE_WAIT;
 const LA = TCP_S_LAST_ACK;
 const LI = TCP_S_LISTEN;
-const SA = TCP_S_SYNACK;
 
 /**
  * ipvs-reference §4.3 "Normal table", transcribed row by row.
