@@ -448,6 +448,7 @@ export class ServiceTable {
 
   /** ipvsadm -C. */
   flush(): void {
+    if (this.svcs.length === 0) return; // nothing to change: no generation bump
     const g = ++this.gen;
     for (const rec of this.svcs.slice()) this.removeService(rec, g);
   }
