@@ -128,11 +128,11 @@ const T_WORDS = TCP_S_COUNT + 2;
  * Index 0..10 TCP by state, 11 UDP, 12 ICMP/other.
  */
 export class Timeouts {
-  readonly ms: Int32Array;
+  readonly ms: Uint32Array;
 
   constructor(buffer?: SharedArrayBuffer) {
     const sab = buffer ?? new SharedArrayBuffer(T_WORDS * 4);
-    this.ms = new Int32Array(sab, 0, T_WORDS);
+    this.ms = new Uint32Array(sab, 0, T_WORDS);
     if (buffer === undefined) {
       for (let i = 0; i < TCP_S_COUNT; i++) this.ms[i] = TCP_DEFAULT_TIMEOUTS_S[i]! * 1000;
       this.ms[T_UDP] = UDP_DEFAULT_TIMEOUT_S * 1000;
