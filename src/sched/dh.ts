@@ -11,7 +11,7 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler } from './types.js';
-import { EMPTY_DESTS, available, foldAddr, knuthHash } from './util.js';
+import { EMPTY_DESTS, available, availableFlag, foldAddr, knuthHash } from './util.js';
 
 const DH_TAB_SIZE = 256;
 const DH_TAB_MASK = DH_TAB_SIZE - 1;
@@ -38,7 +38,7 @@ class DestinationHashScheduler implements Scheduler {
   schedule(flow: SchedFlow, _now: number): number {
     const d = this.d;
     const pos = this.buckets[knuthHash(foldAddr(flow.daddr, 0), DH_TAB_MASK)]!;
-    if (pos < 0 || !d.live.isAvailable(d.id[pos]!) || !available(d, pos)) return -1;
+    if (pos < 0 || !availableFlag(d, d.id[pos]!) || !available(d, pos)) return -1;
     return pos;
   }
 

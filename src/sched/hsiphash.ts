@@ -92,12 +92,67 @@ function finish(dRounds: number): void {
 /**
  * Kernel hsiphash() of one u32 in host (little-endian) byte order, i.e. a 4-byte message: the only
  * block is the final one, (len = 4) << 56 | value. Key words are given as (hi, lo) u32 halves.
+ *
+ * This is the per-decision path of mh, so it is written with local int32 lanes only (module-level
+ * u32 variables above 2^31 would be boxed as heap numbers on every store). The 64-bit add computes
+ * the low-word sum in a double (exact, < 2^33) to get the carry.
  */
 export function hsiphash32(value: number, k0h: number, k0l: number, k1h: number, k1l: number): number {
-  init(k0h, k0l, k1h, k1l);
-  compress(0x04000000, value >>> 0, 1);
-  finish(3);
-  return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
+  let a0h = 0x736f6d65 ^ k0h;
+  let a0l = 0x70736575 ^ k0l;
+  let a1h = 0x646f7261 ^ k1h;
+  let a1l = 0x6e646f6d ^ k1l;
+  let a2h = 0x6c796765 ^ k0h;
+  let a2l = 0x6e657261 ^ k0l;
+  let a3h = 0x74656462 ^ k1h;
+  let a3l = 0x79746573 ^ k1l ^ value; // v3 ^= b, b = 4 << 56 | value
+  a3h ^= 0x04000000;
+  let s = 0;
+  let h = 0;
+  let l = 0;
+  for (let r = 0; r < 4; r++) {
+    if (r === 1) {
+      // after the single compression round: v0 ^= b; finalisation: v2 ^= 0xff
+      a0h ^= 0x04000000;
+      a0l ^= value;
+      a2l ^= 0xff;
+    }
+    s = (a0l >>> 0) + (a1l >>> 0);
+    a0h = (a0h + a1h + (s > 0xffffffff ? 1 : 0)) | 0;
+    a0l = s | 0;
+    h = a1h;
+    l = a1l;
+    a1h = ((h << 13) | (l >>> 19)) ^ a0h;
+    a1l = ((l << 13) | (h >>> 19)) ^ a0l;
+    h = a0h;
+    a0h = a0l;
+    a0l = h;
+    s = (a2l >>> 0) + (a3l >>> 0);
+    a2h = (a2h + a3h + (s > 0xffffffff ? 1 : 0)) | 0;
+    a2l = s | 0;
+    h = a3h;
+    l = a3l;
+    a3h = ((h << 16) | (l >>> 16)) ^ a2h;
+    a3l = ((l << 16) | (h >>> 16)) ^ a2l;
+    s = (a0l >>> 0) + (a3l >>> 0);
+    a0h = (a0h + a3h + (s > 0xffffffff ? 1 : 0)) | 0;
+    a0l = s | 0;
+    h = a3h;
+    l = a3l;
+    a3h = ((h << 21) | (l >>> 11)) ^ a0h;
+    a3l = ((l << 21) | (h >>> 11)) ^ a0l;
+    s = (a2l >>> 0) + (a1l >>> 0);
+    a2h = (a2h + a1h + (s > 0xffffffff ? 1 : 0)) | 0;
+    a2l = s | 0;
+    h = a1h;
+    l = a1l;
+    a1h = ((h << 17) | (l >>> 15)) ^ a2h;
+    a1l = ((l << 17) | (h >>> 15)) ^ a2l;
+    h = a2h;
+    a2h = a2l;
+    a2l = h;
+  }
+  return (a0l ^ a1l ^ a2l ^ a3l) >>> 0;
 }
 
 /** Result of sipHashBytes: high and low u32 of the 64-bit output. */

@@ -13,7 +13,7 @@
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler, SchedOptions } from './types.js';
 import { DEFAULT_EXPIRATION_MS, DestAddrCache } from './lblc-cache.js';
-import { EMPTY_DESTS, activeConns, positionsById, wlcPick } from './util.js';
+import { EMPTY_DESTS, activeConns, availableFlag, positionsById, wlcPick } from './util.js';
 
 /** lblc/lblcr is_overloaded: active > weight and some dest in the service has active*2 < weight. */
 export function lblcOverloaded(d: SchedDests, pos: number): boolean {
@@ -51,7 +51,7 @@ class LocalityLeastConnectionScheduler implements Scheduler {
       cache.lastuse[n] = now;
       const id = cache.members[n * cache.setStride]!;
       const pos = cache.setSize[n] !== 0 ? positionOf(this.posById, id) : -1;
-      if (pos >= 0 && d.live.isAvailable(id) && d.weight[pos]! > 0 && !lblcOverloaded(d, pos)) return pos;
+      if (pos >= 0 && availableFlag(d, id) && d.weight[pos]! > 0 && !lblcOverloaded(d, pos)) return pos;
     }
     const pos = wlcPick(d);
     if (pos < 0) return -1;

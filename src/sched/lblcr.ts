@@ -22,7 +22,7 @@ import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler, SchedOptions } from './types.js';
 import { DEFAULT_EXPIRATION_MS, DestAddrCache } from './lblc-cache.js';
 import { lblcOverloaded, positionOf } from './lblc.js';
-import { EMPTY_DESTS, mulGt, overhead, overloaded, positionsById, wlcPick } from './util.js';
+import { EMPTY_DESTS, availableFlag, mulGt, overhead, overloaded, positionsById, wlcPick } from './util.js';
 
 class LocalityLeastConnectionReplicatedScheduler implements Scheduler {
   readonly name = 'lblcr';
@@ -56,7 +56,7 @@ class LocalityLeastConnectionReplicatedScheduler implements Scheduler {
       const pos = positionOf(this.posById, id);
       if (pos < 0 || overloaded(d, pos)) continue;
       const w = d.weight[pos]!;
-      const avail = d.live.isAvailable(id);
+      const avail = availableFlag(d, id);
       if (least < 0) {
         if (w > 0 && avail) {
           least = pos;

@@ -5,7 +5,8 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler } from './types.js';
-import { EMPTY_DESTS, available, overhead } from './util.js';
+import { DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import { EMPTY_DESTS } from './util.js';
 
 class LeastConnectionScheduler implements Scheduler {
   readonly name = 'lc';
@@ -17,11 +18,18 @@ class LeastConnectionScheduler implements Scheduler {
 
   schedule(_flow: SchedFlow, _now: number): number {
     const d = this.d;
+    const n = d.count;
+    const w = d.weight;
+    const ids = d.id;
+    const flags = d.live.flags;
+    const act = d.live.active;
+    const ina = d.live.inactive;
     let least = -1;
     let loh = 0;
-    for (let i = 0; i < d.count; i++) {
-      if (!available(d, i)) continue;
-      const doh = overhead(d, i);
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      if (w[i]! <= 0 || (flags[id]! & DEST_F_OVERLOAD) !== 0) continue;
+      const doh = act[id]! * 256 + ina[id]!;
       if (least < 0 || doh < loh) {
         least = i;
         loh = doh;
