@@ -55,7 +55,14 @@ export class FragCache {
     this.seed = (seed ?? Math.floor(Math.random() * 0x100000000)) | 0;
   }
 
-  private setOf(af: number, saddr: Uint32Array, sOff: number, daddr: Uint32Array, dOff: number, id: number): number {
+  private setOf(
+    af: number,
+    saddr: Uint32Array,
+    sOff: number,
+    daddr: Uint32Array,
+    dOff: number,
+    id: number,
+  ): number {
     let h = Math.imul(this.seed ^ id, 0x9e3779b1);
     const n = af === AF6 ? 4 : 1;
     for (let i = 0; i < n; i++) {

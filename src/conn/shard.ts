@@ -12,7 +12,13 @@
 const AF6 = 6;
 
 /** Shard of a client flow; stable across processes. shardCount >= 1. */
-export function shardForClient(af: number, caddr: Uint32Array, caOff: number, cport: number, shardCount: number): number {
+export function shardForClient(
+  af: number,
+  caddr: Uint32Array,
+  caOff: number,
+  cport: number,
+  shardCount: number,
+): number {
   if (shardCount <= 1) return 0;
   let h = Math.imul(cport ^ 0x9e3779b9, 0x85ebca6b);
   const n = af === AF6 ? 4 : 1;

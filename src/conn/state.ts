@@ -182,7 +182,13 @@ export class Timeouts {
  * Move h to newState: dest active/inactive accounting, timeout of the new state, re-arm expiry.
  * Used by the transitions below and by sync restore. Templates are never moved.
  */
-export function setTcpState(table: ConnTable, timeouts: Timeouts, h: number, newState: number, nowMs: number): void {
+export function setTcpState(
+  table: ConnTable,
+  timeouts: Timeouts,
+  h: number,
+  newState: number,
+  nowMs: number,
+): void {
   const f = table.flags[h]!;
   if ((f & CONN_F_TEMPLATE) !== 0) return;
   const d = table.destId[h]!;

@@ -96,7 +96,18 @@ function nextPow2(n: number): number {
 // Field lists by element size, laid out largest first so every array is naturally aligned.
 const F64 = ['expiry'] as const;
 const U32 = ['c0', 'v0', 'd0', 'l0', 'flags', 'fwmark', 'timeout', 'inPkts', 'gen'] as const;
-const I32 = ['ext', 'destId', 'svcId', 'control', 'nControl', 'neigh', 'nextIn', 'nextOut', 'wNext', 'wPrev'] as const;
+const I32 = [
+  'ext',
+  'destId',
+  'svcId',
+  'control',
+  'nControl',
+  'neigh',
+  'nextIn',
+  'nextOut',
+  'wNext',
+  'wPrev',
+] as const;
 const U16 = ['cport', 'vport', 'dport', 'lport'] as const;
 const U8 = ['af', 'daf', 'proto', 'state'] as const;
 
@@ -394,7 +405,8 @@ export class ConnTable {
     vaOff: number,
     vport: number,
   ): number {
-    let h = this.inHead[this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport) & (this.inBuckets - 1)]!;
+    let h =
+      this.inHead[this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport) & (this.inBuckets - 1)]!;
     const c = caddr[caOff]!;
     const v = vaddr[vaOff]!;
     while (h >= 0) {
@@ -465,7 +477,9 @@ export class ConnTable {
     lport: number,
   ): number {
     let h =
-      this.outHead[this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport) & (this.outBuckets - 1)]!;
+      this.outHead[
+        this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport) & (this.outBuckets - 1)
+      ]!;
     const d = daddr[daOff]!;
     const l = laddr[laOff]!;
     while (h >= 0) {
@@ -674,7 +688,8 @@ export class ConnTable {
     const c = this.control[h]!;
     if (c >= 0) this.nControl[c] = this.nControl[c]! - 1;
     if (this.nControl[h]! > 0) {
-      for (let i = 0; i < this.capacity; i++) if (this.af[i] !== 0 && this.control[i] === h) this.control[i] = -1;
+      for (let i = 0; i < this.capacity; i++)
+        if (this.af[i] !== 0 && this.control[i] === h) this.control[i] = -1;
     }
     const x = this.ext[h]!;
     const hd = this.header;

@@ -13,13 +13,18 @@ export function ip6(s: string): Uint32Array {
   const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t].map((g) => parseInt(g || '0', 16));
+  const groups = [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t].map((g) =>
+    parseInt(g || '0', 16),
+  );
   const w = new Uint32Array(4);
   for (let i = 0; i < 4; i++) w[i] = ((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0;
   return w;
 }
 
-export function mkTable(opts: Partial<ConnTableOptions> = {}, destCap = 16): { t: ConnTable; live: DestLive } {
+export function mkTable(
+  opts: Partial<ConnTableOptions> = {},
+  destCap = 16,
+): { t: ConnTable; live: DestLive } {
   const live = new DestLive(destCap);
   for (let i = 0; i < destCap; i++) live.reset(i, 0, 0);
   const t = new ConnTable({ maxConns: 1024, seed: 12345, ...opts }, live);

@@ -55,14 +55,34 @@ test('persistence sequence: one template, refreshed, sticky; invalid when dest u
   // another client in the same /24 finds it
   buildTemplateKey(k, 4, 6, ip4('10.0.0.99'), 0, V, 0, 80, 0, v4Netmask(24), 128);
   assert.equal(lookupValidTemplate(t, k, false, null, 1000), tm);
-  const h = mk(t, { flags: CONN_F_DROUTE, c: ip4('10.0.0.99'), cport: 5, v: V, vport: 80, d: D, dport: 80, destId: t.destId[tm]!, control: tm }, 1000);
+  const h = mk(
+    t,
+    {
+      flags: CONN_F_DROUTE,
+      c: ip4('10.0.0.99'),
+      cport: 5,
+      v: V,
+      vport: 80,
+      d: D,
+      dport: 80,
+      destId: t.destId[tm]!,
+      control: tm,
+    },
+    1000,
+  );
   refreshTemplate(t, tm, 100_000);
   assert.equal(t.expiry[tm], 100_000 + P);
   assert.equal(t.nControl[tm], 1);
   // quiesced but expire_quiescent_template=0: still valid
-  assert.equal(lookupValidTemplate(t, k, false, (d) => d === 3, 2000), tm);
+  assert.equal(
+    lookupValidTemplate(t, k, false, (d) => d === 3, 2000),
+    tm,
+  );
   // quiesced with expire_quiescent_template=1: invalidated (unhashed), lives on while it controls h
-  assert.equal(lookupValidTemplate(t, k, true, (d) => d === 3, 2000), -1);
+  assert.equal(
+    lookupValidTemplate(t, k, true, (d) => d === 3, 2000),
+    -1,
+  );
   assert.equal(lookupValidTemplate(t, k, false, null, 2000), -1, 'unhashed');
   assert.ok(t.inUse(tm));
   t.wheel.advance(3000);
@@ -82,7 +102,17 @@ test('persistence sequence: one template, refreshed, sticky; invalid when dest u
 
 test('one-packet conn: bound, unhashed, released right after use', () => {
   const { t, live } = mkTable();
-  const h = mk(t, { proto: 17, flags: CONN_F_DROUTE | CONN_F_ONE_PACKET, c: ip4('10.0.0.1'), cport: 53, v: V, vport: 53, d: D, dport: 53, destId: 4 });
+  const h = mk(t, {
+    proto: 17,
+    flags: CONN_F_DROUTE | CONN_F_ONE_PACKET,
+    c: ip4('10.0.0.1'),
+    cport: 53,
+    v: V,
+    vport: 53,
+    d: D,
+    dport: 53,
+    destId: 4,
+  });
   assert.equal(live.inactive[4], 1);
   assert.equal(t.lookupIn(17, 4, ip4('10.0.0.1'), 0, 53, V, 0, 53), -1);
   releaseOnePacket(t, h);

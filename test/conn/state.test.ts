@@ -74,7 +74,17 @@ test('flag precedence rst > syn > fin > ack; no flag -> CLOSE', () => {
 
 test('state names as ipvsadm prints them', () => {
   assert.deepEqual(TCP_STATE_NAMES, [
-    'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK',
+    'NONE',
+    'ESTABLISHED',
+    'SYN_SENT',
+    'SYN_RECV',
+    'FIN_WAIT',
+    'TIME_WAIT',
+    'CLOSE',
+    'CLOSE_WAIT',
+    'LAST_ACK',
+    'LISTEN',
+    'SYNACK',
   ]);
 });
 
@@ -89,8 +99,15 @@ test('default timeouts and --set semantics', () => {
   assert.deepEqual(to.get(), { tcp: 900, tcpfin: 30, udp: 300 });
   to.set(100, 0, 5);
   assert.deepEqual(to.get(), { tcp: 100, tcpfin: 30, udp: 5 });
-  for (const bad of [[-1, 0, 0], [0, 2678401, 0], [0, 0, 1.5]]) {
-    assert.throws(() => to.set(bad[0]!, bad[1]!, bad[2]!), (e: unknown) => e instanceof LvsError && e.code === 'ERR_LVS_RANGE');
+  for (const bad of [
+    [-1, 0, 0],
+    [0, 2678401, 0],
+    [0, 0, 1.5],
+  ]) {
+    assert.throws(
+      () => to.set(bad[0]!, bad[1]!, bad[2]!),
+      (e: unknown) => e instanceof LvsError && e.code === 'ERR_LVS_RANGE',
+    );
   }
   assert.deepEqual(to.get(), { tcp: 100, tcpfin: 30, udp: 5 }, 'bad input changes nothing');
   to.set(2678400, 0, 0);
@@ -177,7 +194,17 @@ test('--set changes the timeout armed by later transitions; UDP stays inactive',
   tcpStateTransition(t, to, h, DIR_INPUT, SYN, 0);
   tcpStateTransition(t, to, h, DIR_INPUT, ACK, 0);
   assert.equal(t.timeout[h], 10_000);
-  const u = mk(t, { proto: 17, flags: CONN_F_MASQ, c: C, cport: 5, v: V, vport: 53, d: D, dport: 53, destId: 2 });
+  const u = mk(t, {
+    proto: 17,
+    flags: CONN_F_MASQ,
+    c: C,
+    cport: 5,
+    v: V,
+    vport: 53,
+    d: D,
+    dport: 53,
+    destId: 2,
+  });
   udpTouch(t, to, u, 100);
   assert.equal(t.expiry[u], 7100);
   assert.equal(stateName(t, u), 'UDP');

@@ -8,7 +8,13 @@ import {
   restoreMessage,
 } from '../../src/conn/sync-record.js';
 import type { RestoreResolver } from '../../src/conn/sync-record.js';
-import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ, CONN_F_SYNC, CONN_F_TEMPLATE } from '../../src/conn/flags.js';
+import {
+  CONN_F_DROUTE,
+  CONN_F_FULLNAT,
+  CONN_F_MASQ,
+  CONN_F_SYNC,
+  CONN_F_TEMPLATE,
+} from '../../src/conn/flags.js';
 import { DIR_INPUT, Timeouts, tcpStateTransition, udpTouch } from '../../src/conn/state.js';
 import { buildTemplateKey, createTemplate, TemplateKey } from '../../src/conn/persistence.js';
 import { LvsError } from '../../src/errors.js';
@@ -18,7 +24,18 @@ function collect(buf: Uint8Array): SyncConn[] {
   const out: SyncConn[] = [];
   decodeSyncMessage(buf, 0, buf.length, (r) => {
     const c = new SyncConn();
-    for (const k of ['af', 'protocol', 'flags', 'state', 'cport', 'vport', 'dport', 'fwmark', 'timeout', 'version'] as const)
+    for (const k of [
+      'af',
+      'protocol',
+      'flags',
+      'state',
+      'cport',
+      'vport',
+      'dport',
+      'fwmark',
+      'timeout',
+      'version',
+    ] as const)
       c[k] = r[k];
     c.caddr.set(r.caddr);
     c.vaddr.set(r.vaddr);
@@ -93,7 +110,9 @@ test('v0 messages decode (IPv4, no timeout)', () => {
   b.set([1, 5, 0, 28]);
   b.set([0, 6, 0, 1, 0, 80, 0, 80, 10, 0, 0, 1, 10, 0, 0, 2, 10, 0, 0, 3, 0, 3, 0, 1], 4);
   const got: SyncConn[] = [];
-  const info = decodeSyncMessage(b, 0, b.length, (r) => got.push(Object.assign(new SyncConn(), { flags: r.flags, state: r.state, version: r.version })));
+  const info = decodeSyncMessage(b, 0, b.length, (r) =>
+    got.push(Object.assign(new SyncConn(), { flags: r.flags, state: r.state, version: r.version })),
+  );
   assert.equal(info.version, 0);
   assert.equal(got[0]!.flags, 3);
   assert.equal(got[0]!.state, 1);
@@ -160,13 +179,53 @@ test('dump -> restore into an empty table gives identical records, dest counters
   for (let i = 0; i < 300; i++) {
     const c = ip4(`10.0.${i >> 6}.${i & 63}`);
     const nat = i % 3 === 0;
-    const h = mk(t, { flags: nat ? CONN_F_MASQ : CONN_F_DROUTE, c, cport: 1000 + i, v: V, vport: 80, d: D, dport: 80, destId: i % 4, control: i < 64 ? tm : -1 }, 0); // 10.0.0.0/24 is persistent
+    const h = mk(
+      t,
+      {
+        flags: nat ? CONN_F_MASQ : CONN_F_DROUTE,
+        c,
+        cport: 1000 + i,
+        v: V,
+        vport: 80,
+        d: D,
+        dport: 80,
+        destId: i % 4,
+        control: i < 64 ? tm : -1,
+      },
+      0,
+    ); // 10.0.0.0/24 is persistent
     tcpStateTransition(t, to, h, DIR_INPUT, 0x02, 0);
     if (i % 2) tcpStateTransition(t, to, h, DIR_INPUT, 0x10, 0);
   }
-  const u = mk(t, { proto: 17, flags: CONN_F_MASQ, c: ip6('2001:db8::7'), af: 6, cport: 53, v: ip6('2001:db8::1'), vport: 53, d: ip6('2001:db8::9'), dport: 53, destId: 2 }, 0);
+  const u = mk(
+    t,
+    {
+      proto: 17,
+      flags: CONN_F_MASQ,
+      c: ip6('2001:db8::7'),
+      af: 6,
+      cport: 53,
+      v: ip6('2001:db8::1'),
+      vport: 53,
+      d: ip6('2001:db8::9'),
+      dport: 53,
+      destId: 2,
+    },
+    0,
+  );
   udpTouch(t, to, u, 0);
-  mk(t, { flags: CONN_F_FULLNAT, c: ip4('10.9.9.9'), cport: 1, v: V, vport: 80, d: D, dport: 80, l: ip4('172.16.0.1'), lport: 4000, destId: -1 });
+  mk(t, {
+    flags: CONN_F_FULLNAT,
+    c: ip4('10.9.9.9'),
+    cport: 1,
+    v: V,
+    vport: 80,
+    d: D,
+    dport: 80,
+    l: ip4('172.16.0.1'),
+    lport: 4000,
+    destId: -1,
+  });
   const now = 1500;
   const msgs: Uint8Array[] = [];
   const st = dumpTable(t, now, 3, (m) => msgs.push(m.slice()));
@@ -223,6 +282,9 @@ test('dump -> restore into an empty table gives identical records, dest counters
   assert.equal(t3.count, 302);
   // malformed input changes nothing
   const broken = msgs[0]!.slice(0, msgs[0]!.length - 3);
-  assert.throws(() => restoreMessage(t3, to, broken, 0, broken.length, resolver, now), (e: unknown) => e instanceof LvsError && e.code === 'ERR_LVS_BAD_RECORD');
+  assert.throws(
+    () => restoreMessage(t3, to, broken, 0, broken.length, resolver, now),
+    (e: unknown) => e instanceof LvsError && e.code === 'ERR_LVS_BAD_RECORD',
+  );
   assert.equal(t3.count, 302);
 });

@@ -55,7 +55,17 @@ test('DR conns are NOOUTPUT and not in the OUT index', () => {
 
 test('FullNAT OUT key uses laddr/lport', () => {
   const { t } = mkTable();
-  const h = mk(t, { flags: CONN_F_FULLNAT, c: C, cport: 5000, v: V, vport: 80, d: D, dport: 80, l: L, lport: 20001 });
+  const h = mk(t, {
+    flags: CONN_F_FULLNAT,
+    c: C,
+    cport: 5000,
+    v: V,
+    vport: 80,
+    d: D,
+    dport: 80,
+    l: L,
+    lport: 20001,
+  });
   assert.equal(t.lookupOut(6, 4, D, 0, 80, L, 0, 20001), h);
   assert.equal(t.lookupOut(6, 4, D, 0, 80, C, 0, 5000), -1);
   assert.equal(t.flags[h]! & CONN_F_NOOUTPUT, 0);
@@ -117,7 +127,8 @@ test('hash collisions: every conn stays findable when all land in few buckets', 
   // 8 buckets for 8 conns + many more keys than buckets via a small table
   const { t } = mkTable({ maxConns: 8 });
   const hs: number[] = [];
-  for (let i = 0; i < 8; i++) hs.push(mk(t, { flags: CONN_F_MASQ, c: C, cport: 1000 + i, v: V, vport: 80, d: D, dport: 80 }));
+  for (let i = 0; i < 8; i++)
+    hs.push(mk(t, { flags: CONN_F_MASQ, c: C, cport: 1000 + i, v: V, vport: 80, d: D, dport: 80 }));
   assert.equal(mk(t, { c: C, cport: 2000, v: V, vport: 80, d: D, dport: 80 }), -1, 'maxConns');
   for (let i = 0; i < 8; i++) {
     assert.equal(t.lookupIn(6, 4, C, 0, 1000 + i, V, 0, 80), hs[i]);
@@ -151,14 +162,34 @@ test('maxConns not a power of two: capacity rounds up, limit is exact', () => {
 
 test('templates: separate from conns in IN lookups, counted, nControl linked and dropped', () => {
   const { t, live } = mkTable();
-  const tmpl = mk(t, { flags: CONN_F_TEMPLATE | CONN_F_DROUTE, c: ip4('10.0.0.0'), cport: 0, v: V, vport: 80, d: D, dport: 80, destId: 1, timeoutMs: 360000 });
+  const tmpl = mk(t, {
+    flags: CONN_F_TEMPLATE | CONN_F_DROUTE,
+    c: ip4('10.0.0.0'),
+    cport: 0,
+    v: V,
+    vport: 80,
+    d: D,
+    dport: 80,
+    destId: 1,
+    timeoutMs: 360000,
+  });
   assert.equal(t.templateCount, 1);
   assert.equal(live.persist[1], 1);
   assert.equal(live.inactive[1], 0);
   assert.equal(t.flags[tmpl]! & CONN_F_INACTIVE, 0, 'templates are not INACTIVE');
   assert.equal(t.lookupIn(6, 4, ip4('10.0.0.0'), 0, 0, V, 0, 80), -1);
   assert.equal(t.lookupTemplate(6, 4, ip4('10.0.0.0'), 0, 0, V, 0, 80), tmpl);
-  const h = mk(t, { flags: CONN_F_DROUTE, c: C, cport: 5, v: V, vport: 80, d: D, dport: 80, destId: 1, control: tmpl });
+  const h = mk(t, {
+    flags: CONN_F_DROUTE,
+    c: C,
+    cport: 5,
+    v: V,
+    vport: 80,
+    d: D,
+    dport: 80,
+    destId: 1,
+    control: tmpl,
+  });
   assert.equal(t.control[h], tmpl);
   assert.equal(t.nControl[tmpl], 1);
   assert.equal(t.lookupTemplate(6, 4, C, 0, 5, V, 0, 80), -1);
@@ -176,7 +207,17 @@ test('templates: separate from conns in IN lookups, counted, nControl linked and
 
 test('ONE_PACKET conns are bound but not hashed', () => {
   const { t, live } = mkTable();
-  const h = mk(t, { proto: 17, flags: CONN_F_MASQ | CONN_F_ONE_PACKET, c: C, cport: 53, v: V, vport: 53, d: D, dport: 53, destId: 2 });
+  const h = mk(t, {
+    proto: 17,
+    flags: CONN_F_MASQ | CONN_F_ONE_PACKET,
+    c: C,
+    cport: 53,
+    v: V,
+    vport: 53,
+    d: D,
+    dport: 53,
+    destId: 2,
+  });
   assert.ok(h >= 0);
   assert.equal(t.flags[h]! & CONN_F_HASHED, 0);
   assert.equal(t.lookupIn(17, 4, C, 0, 53, V, 0, 53), -1);
@@ -234,7 +275,30 @@ test('stress: 100k random inserts/frees keep counts, indexes and dest counters c
       assert.ok(t.free(h));
     } else {
       c[0] = 0x0a000000 + i;
-      const h = t.create(4, 4, 6, CONN_F_MASQ, c, 0, i & 0xffff, V, 0, 80, D, 0, 80, c, 0, i & 0xffff, 0, 0, i & 3, -1, 3000, 0);
+      const h = t.create(
+        4,
+        4,
+        6,
+        CONN_F_MASQ,
+        c,
+        0,
+        i & 0xffff,
+        V,
+        0,
+        80,
+        D,
+        0,
+        80,
+        c,
+        0,
+        i & 0xffff,
+        0,
+        0,
+        i & 3,
+        -1,
+        3000,
+        0,
+      );
       if (h < 0) {
         full++;
         continue;

@@ -54,7 +54,8 @@ test('shortening the timeout (ESTABLISHED -> CLOSE) re-files: expiry is not late
 
 test('clock jump beyond one revolution expires everything due', () => {
   const { t } = mkTable({ tickMs: 100, wheelSlots: 16 });
-  for (let i = 0; i < 50; i++) mk(t, { c: C, cport: i + 1, v: V, vport: 80, d: D, dport: 80, timeoutMs: 1000 * (i + 1) }, 0);
+  for (let i = 0; i < 50; i++)
+    mk(t, { c: C, cport: i + 1, v: V, vport: 80, d: D, dport: 80, timeoutMs: 1000 * (i + 1) }, 0);
   assert.equal(t.wheel.advance(25_050), 25);
   assert.equal(t.count, 25);
   assert.equal(t.wheel.advance(1_000_000), 25);
@@ -64,8 +65,26 @@ test('clock jump beyond one revolution expires everything due', () => {
 test('template with nControl > 0 is re-armed for 60 s, freed once it controls nothing', () => {
   const { t, live } = mkTable({ tickMs: 1000, wheelSlots: 256 });
   const to = new Timeouts();
-  const tm = mk(t, { flags: CONN_F_TEMPLATE | CONN_F_DROUTE, c: ip4('10.0.0.0'), cport: 0, v: V, vport: 80, d: D, dport: 80, destId: 2, timeoutMs: 10_000 }, 0);
-  const h = mk(t, { flags: CONN_F_DROUTE, c: C, cport: 9, v: V, vport: 80, d: D, dport: 80, destId: 2, control: tm }, 0);
+  const tm = mk(
+    t,
+    {
+      flags: CONN_F_TEMPLATE | CONN_F_DROUTE,
+      c: ip4('10.0.0.0'),
+      cport: 0,
+      v: V,
+      vport: 80,
+      d: D,
+      dport: 80,
+      destId: 2,
+      timeoutMs: 10_000,
+    },
+    0,
+  );
+  const h = mk(
+    t,
+    { flags: CONN_F_DROUTE, c: C, cport: 9, v: V, vport: 80, d: D, dport: 80, destId: 2, control: tm },
+    0,
+  );
   tcpStateTransition(t, to, h, DIR_INPUT, 0x02, 0);
   tcpStateTransition(t, to, h, DIR_INPUT, 0x10, 0); // ES, 900 s
   assert.equal(t.wheel.advance(10_000), 0);
