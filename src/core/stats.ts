@@ -71,29 +71,29 @@ export class StatsShard {
     d[(1 + this.serviceCapacity + destId) * STAT_FIELDS + STAT_CONNS]!++;
   }
 
-  /** A client -> real server packet of `bytes` (kernel ip_vs_in_stats). */
-  countIn(svcId: number, destId: number, bytes: number): void {
+  /** Client -> real server: `pkts` packets (GSO segments) of `bytes` in all (kernel ip_vs_in_stats). */
+  countIn(svcId: number, destId: number, bytes: number, pkts = 1): void {
     const d = this.data;
     const s = (1 + svcId) * STAT_FIELDS;
     const r = (1 + this.serviceCapacity + destId) * STAT_FIELDS;
-    d[STAT_INPKTS]!++;
+    d[STAT_INPKTS]! += pkts;
     d[STAT_INBYTES]! += bytes;
-    d[s + STAT_INPKTS]!++;
+    d[s + STAT_INPKTS]! += pkts;
     d[s + STAT_INBYTES]! += bytes;
-    d[r + STAT_INPKTS]!++;
+    d[r + STAT_INPKTS]! += pkts;
     d[r + STAT_INBYTES]! += bytes;
   }
 
   /** A real server -> client packet of `bytes` (kernel ip_vs_out_stats; NAT/FullNAT only). */
-  countOut(svcId: number, destId: number, bytes: number): void {
+  countOut(svcId: number, destId: number, bytes: number, pkts = 1): void {
     const d = this.data;
     const s = (1 + svcId) * STAT_FIELDS;
     const r = (1 + this.serviceCapacity + destId) * STAT_FIELDS;
-    d[STAT_OUTPKTS]!++;
+    d[STAT_OUTPKTS]! += pkts;
     d[STAT_OUTBYTES]! += bytes;
-    d[s + STAT_OUTPKTS]!++;
+    d[s + STAT_OUTPKTS]! += pkts;
     d[s + STAT_OUTBYTES]! += bytes;
-    d[r + STAT_OUTPKTS]!++;
+    d[r + STAT_OUTPKTS]! += pkts;
     d[r + STAT_OUTBYTES]! += bytes;
   }
 }

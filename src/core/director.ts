@@ -1,0 +1,104 @@
+/**
+ * Director: the composition of one shard's data plane with its control-side model, for the
+ * single-threaded case (tests, `lvsd simulate`, the demo) and as the unit a worker thread will run.
+ *
+ *   ServiceTable (control) --snapshot()--> Engine.setSnapshot (between batches)
+ *   driver.receive -> Engine.processBatch -> driver.complete;  Engine.tick expires connections
+ *
+ * The table, the connection table and the counters are the real ones; only the driver varies.
+ */
+import { DestLive } from '../conn/dest-live.js';
+import { ConnTable } from '../conn/table.js';
+import { Timeouts } from '../conn/state.js';
+import { FrameBatch, SLOT_SIZE_SMALL } from '../packet/frame.js';
+import type { PacketDriver } from '../io/driver.js';
+import { schedulerNames } from '../sched/index.js';
+import { Engine, type EngineSysctl } from './engine.js';
+import { NetState } from './netstate.js';
+import { ServiceTable } from './services.js';
+import { StatsShard } from './stats.js';
+
+export interface DirectorOptions {
+  maxConns?: number;
+  v6Capacity?: number;
+  batchSize?: number;
+  slotSize?: number;
+  destCapacity?: number;
+  serviceCapacity?: number;
+  sysctl?: Partial<EngineSysctl>;
+  /** hash seed for the connection table (tests fix it) */
+  seed?: number;
+  nowMs?: number;
+}
+
+export class Director {
+  readonly live: DestLive;
+  readonly services: ServiceTable;
+  readonly conns: ConnTable;
+  readonly timeouts: Timeouts;
+  readonly net: NetState;
+  readonly stats: StatsShard;
+  readonly engine: Engine;
+  readonly batch: FrameBatch;
+  private adopted = -1;
+
+  constructor(opts: DirectorOptions = {}) {
+    const destCapacity = opts.destCapacity ?? 4096;
+    const serviceCapacity = opts.serviceCapacity ?? 1024;
+    this.live = new DestLive(destCapacity);
+    this.net = new NetState();
+    const names = new Set(schedulerNames());
+    this.services = new ServiceTable({
+      isScheduler: (n) => names.has(n),
+      isLocalAddress: (af, words) => this.net.isLocal(af, Uint32Array.from(words), 0),
+      destCapacity,
+      serviceCapacity,
+      live: this.live,
+    });
+    this.conns = new ConnTable(
+      {
+        maxConns: opts.maxConns ?? 65536,
+        ...(opts.v6Capacity !== undefined ? { v6Capacity: opts.v6Capacity } : {}),
+        ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+        nowMs: opts.nowMs ?? 0,
+      },
+      this.live,
+    );
+    this.timeouts = new Timeouts();
+    this.stats = new StatsShard(serviceCapacity, destCapacity);
+    this.engine = new Engine({
+      conns: this.conns,
+      timeouts: this.timeouts,
+      net: this.net,
+      stats: this.stats,
+      ...(opts.sysctl ? { sysctl: opts.sysctl } : {}),
+    });
+    this.batch = new FrameBatch(opts.batchSize ?? 64, opts.slotSize ?? SLOT_SIZE_SMALL);
+  }
+
+  /** Adopt the service table's current state if it changed (between batches). */
+  sync(): void {
+    const g = this.services.generation;
+    if (g !== this.adopted) {
+      this.engine.setSnapshot(this.services.snapshot());
+      this.adopted = g;
+      this.services.gc(g);
+    }
+  }
+
+  /** Move every pending frame of the driver through the engine. Returns frames received. */
+  step(driver: PacketDriver, nowMs: number): number {
+    this.sync();
+    let total = 0;
+    for (;;) {
+      this.batch.reset();
+      const n = driver.receive(this.batch);
+      if (n === 0) break;
+      this.engine.processBatch(this.batch, nowMs);
+      driver.complete(this.batch);
+      total += n;
+    }
+    this.engine.tick(nowMs);
+    return total;
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The director's view of its own network: interfaces, routes and neighbours, as typed arrays the data
+ * plane reads without allocating. Issue 3 fills them from netlink (route and neighbour events) and
+ * keeps neighbours fresh with lvsd's own ARP/NDP probes; tests fill them by hand.
+ *
+ * Invariants:
+ *  - An interface is identified by its kernel ifindex (> 0). A VLAN sub-interface records its parent
+ *    ifindex and VLAN id: frames leave on the parent with the tag delivered out of band.
+ *  - Routes are matched longest prefix first; among equal prefixes, lower metric first, then the
+ *    earliest added. A route has a gateway (next hop) or is on-link (gateway = the destination).
+ *  - A neighbour entry is (af, address, ifindex) -> MAC. Its index is stable while it exists, so a
+ *    connection can store it; `generation` is bumped on any route change so cached next hops are
+ *    re-resolved.
+ */
+import { AF_INET, AF_INET6 } from '../packet/view.js';
+
+export const NEIGH_INCOMPLETE = 0;
+export const NEIGH_REACHABLE = 1;
+export const NEIGH_STALE = 2;
+export const NEIGH_FAILED = 3;
+
+export interface InterfaceInfo {
+  ifindex: number;
+  name: string;
+  mac: Uint8Array;
+  mtu: number;
+  /** parent ifindex for VLAN sub-interfaces, else the interface itself */
+  parentIfindex?: number;
+  /** 802.1Q VLAN id for sub-interfaces, else -1 */
+  vlanId?: number;
+  /** addresses configured on the interface: [af, words] */
+  addresses?: Array<{ af: number; words: Uint32Array; prefixLen: number }>;
+}
+
+const MAX_IFINDEX = 4096;
+
+function prefixMatches(
+  addr: Uint32Array,
+  aOff: number,
+  net: Uint32Array,
+  nOff: number,
+  plen: number,
+): boolean {
+  let bits = plen;
+  for (let w = 0; w < 4 && bits > 0; w++) {
+    const mask = bits >= 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
+    if (((addr[aOff + w]! ^ net[nOff + w]!) & mask) >>> 0 !== 0) return false;
+    bits -= 32;
+  }
+  return true;
+}
+
+export class NetState {
+  // ---- interfaces, indexed by ifindex
+  readonly ifMac = new Uint8Array(MAX_IFINDEX * 6);
+  readonly ifMtu = new Int32Array(MAX_IFINDEX);
+  readonly ifParent = new Int32Array(MAX_IFINDEX);
+  readonly ifVlan = new Int32Array(MAX_IFINDEX).fill(-1);
+  readonly ifPresent = new Uint8Array(MAX_IFINDEX);
+  /** first IPv4 / IPv6 address per interface (source for tunnels, ICMP and probes) */
+  readonly ifAddr4 = new Uint32Array(MAX_IFINDEX * 4);
+  readonly ifAddr6 = new Uint32Array(MAX_IFINDEX * 4);
+  readonly ifHasAddr4 = new Uint8Array(MAX_IFINDEX);
+  readonly ifHasAddr6 = new Uint8Array(MAX_IFINDEX);
+  readonly ifNames = new Map<number, string>();
+  /** every local address, for "is this the director's own address" checks */
+  private readonly local: Array<{ af: number; words: Uint32Array }> = [];
+
+  // ---- routes (small table, kept sorted by prefix length desc, metric asc)
+  private routeCount = 0;
+  private routeCap = 64;
+  private rAf = new Uint8Array(this.routeCap);
+  private rDst = new Uint32Array(this.routeCap * 4);
+  private rPlen = new Uint8Array(this.routeCap);
+  private rGw = new Uint32Array(this.routeCap * 4);
+  private rHasGw = new Uint8Array(this.routeCap);
+  private rIf = new Int32Array(this.routeCap);
+  private rMetric = new Int32Array(this.routeCap);
+  private rMtu = new Int32Array(this.routeCap);
+  private rSrc = new Uint32Array(this.routeCap * 4);
+  private rHasSrc = new Uint8Array(this.routeCap);
+
+  // ---- neighbours
+  readonly neighCap: number;
+  neighCount = 0;
+  readonly nAf: Uint8Array;
+  readonly nAddr: Uint32Array;
+  readonly nIf: Int32Array;
+  readonly nMac: Uint8Array;
+  readonly nState: Uint8Array;
+  readonly nUpdated: Float64Array;
+  /** open-addressing index over neighbours: slot -> neighbour index + 1 (0 = empty) */
+  private readonly nIndex: Int32Array;
+  private readonly nIndexMask: number;
+
+  /** bumped on every route or interface change; caches of next hops compare it */
+  generation = 1;
+
+  /** scratch for lookups: the result of the last resolve() */
+  lastIfindex = 0;
+  lastMtu = 0;
+  readonly lastSrc = new Uint32Array(4);
+  lastHasSrc = 0;
+
+  constructor(neighCapacity = 4096) {
+    this.neighCap = neighCapacity;
+    this.nAf = new Uint8Array(neighCapacity);
+    this.nAddr = new Uint32Array(neighCapacity * 4);
+    this.nIf = new Int32Array(neighCapacity);
+    this.nMac = new Uint8Array(neighCapacity * 6);
+    this.nState = new Uint8Array(neighCapacity);
+    this.nUpdated = new Float64Array(neighCapacity);
+    let slots = 16;
+    while (slots < neighCapacity * 2) slots *= 2;
+    this.nIndex = new Int32Array(slots);
+    this.nIndexMask = slots - 1;
+  }
+
+  private neighHash(af: number, addr: Uint32Array, off: number, ifindex: number): number {
+    let h = Math.imul(af ^ ifindex, 0x9e3779b1);
+    for (let w = 0; w < 4; w++) h = Math.imul(h ^ addr[off + w]!, 0x85ebca6b) ^ (h >>> 13);
+    return (h ^ (h >>> 16)) & this.nIndexMask;
+  }
+
+  // ------------------------------------------------------------------ interfaces
+  setInterface(info: InterfaceInfo): void {
+    const i = info.ifindex;
+    if (!Number.isInteger(i) || i <= 0 || i >= MAX_IFINDEX) throw new RangeError(`bad ifindex ${i}`);
+    if (info.mac.length !== 6) throw new RangeError('mac must be 6 bytes');
+    this.ifMac.set(info.mac, i * 6);
+    this.ifMtu[i] = info.mtu;
+    this.ifParent[i] = info.parentIfindex ?? i;
+    this.ifVlan[i] = info.vlanId ?? -1;
+    this.ifPresent[i] = 1;
+    this.ifNames.set(i, info.name);
+    this.ifHasAddr4[i] = 0;
+    this.ifHasAddr6[i] = 0;
+    for (const a of info.addresses ?? []) this.addAddress(i, a.af, a.words);
+    this.generation++;
+  }
+
+  removeInterface(ifindex: number): void {
+    this.ifPresent[ifindex] = 0;
+    this.ifNames.delete(ifindex);
+    this.generation++;
+  }
+
+  addAddress(ifindex: number, af: number, words: Uint32Array): void {
+    if (af === AF_INET && !this.ifHasAddr4[ifindex]) {
+      this.ifAddr4.set(words.subarray(0, 4), ifindex * 4);
+      this.ifHasAddr4[ifindex] = 1;
+    } else if (af === AF_INET6 && !this.ifHasAddr6[ifindex]) {
+      this.ifAddr6.set(words.subarray(0, 4), ifindex * 4);
+      this.ifHasAddr6[ifindex] = 1;
+    }
+    if (!this.isLocal(af, words, 0)) this.local.push({ af, words: Uint32Array.from(words.subarray(0, 4)) });
+  }
+
+  /** Is (af, words) one of the director's own addresses? (control plane and per-connection use) */
+  isLocal(af: number, words: Uint32Array, off: number): boolean {
+    for (const l of this.local) {
+      if (
+        l.af === af &&
+        l.words[0] === words[off] &&
+        l.words[1] === words[off + 1] &&
+        l.words[2] === words[off + 2] &&
+        l.words[3] === words[off + 3]
+      )
+        return true;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ routes
+  addRoute(r: {
+    af: number;
+    dst: Uint32Array;
+    prefixLen: number;
+    gateway?: Uint32Array;
+    ifindex: number;
+    metric?: number;
+    mtu?: number;
+    src?: Uint32Array;
+  }): void {
+    if (this.routeCount === this.routeCap) this.growRoutes();
+    const maxLen = r.af === AF_INET ? 32 : 128;
+    if (r.prefixLen < 0 || r.prefixLen > maxLen) throw new RangeError('bad prefix length');
+    const metric = r.metric ?? 0;
+    // insertion point: keep longest prefix first, then lowest metric, stable
+    let at = this.routeCount;
+    for (let i = 0; i < this.routeCount; i++) {
+      if (r.prefixLen > this.rPlen[i]! || (r.prefixLen === this.rPlen[i]! && metric < this.rMetric[i]!)) {
+        at = i;
+        break;
+      }
+    }
+    for (let i = this.routeCount; i > at; i--) this.copyRoute(i - 1, i);
+    this.rAf[at] = r.af;
+    for (let w = 0; w < 4; w++) this.rDst[at * 4 + w] = r.dst[w] ?? 0;
+    this.rPlen[at] = r.prefixLen;
+    this.rHasGw[at] = r.gateway ? 1 : 0;
+    for (let w = 0; w < 4; w++) this.rGw[at * 4 + w] = r.gateway ? r.gateway[w]! : 0;
+    this.rIf[at] = r.ifindex;
+    this.rMetric[at] = metric;
+    this.rMtu[at] = r.mtu ?? 0;
+    this.rHasSrc[at] = r.src ? 1 : 0;
+    for (let w = 0; w < 4; w++) this.rSrc[at * 4 + w] = r.src ? r.src[w]! : 0;
+    this.routeCount++;
+    this.generation++;
+  }
+
+  clearRoutes(): void {
+    this.routeCount = 0;
+    this.generation++;
+  }
+
+  get routes(): number {
+    return this.routeCount;
+  }
+
+  private copyRoute(from: number, to: number): void {
+    this.rAf[to] = this.rAf[from]!;
+    this.rPlen[to] = this.rPlen[from]!;
+    this.rHasGw[to] = this.rHasGw[from]!;
+    this.rIf[to] = this.rIf[from]!;
+    this.rMetric[to] = this.rMetric[from]!;
+    this.rMtu[to] = this.rMtu[from]!;
+    this.rHasSrc[to] = this.rHasSrc[from]!;
+    this.rDst.copyWithin(to * 4, from * 4, from * 4 + 4);
+    this.rGw.copyWithin(to * 4, from * 4, from * 4 + 4);
+    this.rSrc.copyWithin(to * 4, from * 4, from * 4 + 4);
+  }
+
+  private growRoutes(): void {
+    const cap = this.routeCap * 2;
+    const grow8 = (a: Uint8Array) => {
+      const b = new Uint8Array(cap);
+      b.set(a);
+      return b;
+    };
+    const grow32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const growW = (a: Uint32Array) => {
+      const b = new Uint32Array(cap * 4);
+      b.set(a);
+      return b;
+    };
+    this.rAf = grow8(this.rAf);
+    this.rPlen = grow8(this.rPlen);
+    this.rHasGw = grow8(this.rHasGw);
+    this.rHasSrc = grow8(this.rHasSrc);
+    this.rIf = grow32(this.rIf);
+    this.rMetric = grow32(this.rMetric);
+    this.rMtu = grow32(this.rMtu);
+    this.rDst = growW(this.rDst);
+    this.rGw = growW(this.rGw);
+    this.rSrc = growW(this.rSrc);
+    this.routeCap = cap;
+  }
+
+  /** Index of the best route for the address, or -1. */
+  lookupRoute(af: number, addr: Uint32Array, off: number): number {
+    for (let i = 0; i < this.routeCount; i++) {
+      if (this.rAf[i] === af && prefixMatches(addr, off, this.rDst, i * 4, this.rPlen[i]!)) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Resolve the next hop for a destination: route lookup, then the neighbour entry for the gateway
+   * (or the destination itself when on-link), creating an INCOMPLETE entry if none exists (the I/O
+   * layer probes those). Returns the neighbour index or -1 when there is no route or no room.
+   * Side outputs: lastIfindex, lastMtu (route MTU or interface MTU), lastSrc/lastHasSrc.
+   */
+  resolve(af: number, addr: Uint32Array, off: number): number {
+    const r = this.lookupRoute(af, addr, off);
+    if (r < 0) return -1;
+    const ifindex = this.rIf[r]!;
+    this.lastIfindex = ifindex;
+    this.lastMtu = this.rMtu[r]! || this.ifMtu[ifindex]! || 1500;
+    if (this.rHasSrc[r]) {
+      this.lastSrc.set(this.rSrc.subarray(r * 4, r * 4 + 4));
+      this.lastHasSrc = 1;
+    } else if (af === AF_INET ? this.ifHasAddr4[ifindex] : this.ifHasAddr6[ifindex]) {
+      const src = af === AF_INET ? this.ifAddr4 : this.ifAddr6;
+      for (let w = 0; w < 4; w++) this.lastSrc[w] = src[ifindex * 4 + w]!;
+      this.lastHasSrc = 1;
+    } else {
+      this.lastHasSrc = 0;
+    }
+    if (this.rHasGw[r]) return this.neighbour(af, this.rGw, r * 4, ifindex);
+    return this.neighbour(af, addr, off, ifindex);
+  }
+
+  /** Find or create the neighbour entry (af, addr, ifindex). -1 when the table is full. */
+  neighbour(af: number, addr: Uint32Array, off: number, ifindex: number): number {
+    let slot = this.neighHash(af, addr, off, ifindex);
+    for (;;) {
+      const e = this.nIndex[slot]!;
+      if (e === 0) break;
+      const i = e - 1;
+      const b = i * 4;
+      if (
+        this.nAf[i] === af &&
+        this.nIf[i] === ifindex &&
+        this.nAddr[b] === addr[off] &&
+        this.nAddr[b + 1] === addr[off + 1] &&
+        this.nAddr[b + 2] === addr[off + 2] &&
+        this.nAddr[b + 3] === addr[off + 3]
+      )
+        return i;
+      slot = (slot + 1) & this.nIndexMask;
+    }
+    if (this.neighCount === this.neighCap) return -1;
+    const i = this.neighCount++;
+    this.nAf[i] = af;
+    this.nIf[i] = ifindex;
+    for (let w = 0; w < 4; w++) this.nAddr[i * 4 + w] = addr[off + w]!;
+    this.nState[i] = NEIGH_INCOMPLETE;
+    this.nIndex[slot] = i + 1;
+    return i;
+  }
+
+  /** Learn or refresh a neighbour's MAC (from the kernel table, an ARP/NA reply, or a test). */
+  setNeighbour(af: number, addr: Uint32Array, ifindex: number, mac: Uint8Array, now = 0): number {
+    const i = this.neighbour(af, addr, 0, ifindex);
+    if (i < 0) return -1;
+    this.nMac.set(mac.subarray(0, 6), i * 6);
+    this.nState[i] = NEIGH_REACHABLE;
+    this.nUpdated[i] = now;
+    return i;
+  }
+
+  /** Can a frame be sent to neighbour i now? */
+  neighUsable(i: number): boolean {
+    const s = this.nState[i]!;
+    return s === NEIGH_REACHABLE || s === NEIGH_STALE;
+  }
+}
