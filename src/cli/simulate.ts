@@ -91,7 +91,9 @@ export async function runSimulation(argv: string[]): Promise<number> {
       process.stderr.write(`lvsd simulate: ${(e as Error).message}: ${sched}\n`);
       return 2;
     }
-    SERVERS.forEach((s, k) => d.services.addDest(key, { addr: words(s), port: 8080, fwd: FWD_MASQ, weight: weights[k]! }));
+    SERVERS.forEach((s, k) =>
+      d.services.addDest(key, { addr: words(s), port: 8080, fwd: FWD_MASQ, weight: weights[k]! }),
+    );
     let now = 1000;
     for (let c = 0; c < clients; c++) {
       const src = `198.18.${(c >> 8) & 0xff}.${c & 0xff}`;
@@ -112,7 +114,10 @@ export async function runSimulation(argv: string[]): Promise<number> {
       const fromRs = (flags: number, payload?: Uint8Array) =>
         eth(
           { src: MAC.rs[k]!, dst: MAC.eth1 },
-          ipv4({ src: rs, dst: src }, tcp({ sport: 8080, dport: sport, flags, ...(payload ? { payload } : {}) })),
+          ipv4(
+            { src: rs, dst: src },
+            tcp({ sport: 8080, dport: sport, flags, ...(payload ? { payload } : {}) }),
+          ),
         );
       wire.inject(2, fromRs(TCP_SYN | TCP_ACK));
       wire.inject(1, toVip(TCP_ACK, new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n')));
@@ -130,7 +135,9 @@ export async function runSimulation(argv: string[]): Promise<number> {
     const reader = new StatsReader(d.stats.serviceCapacity, d.stats.destCapacity, [d.stats]);
     const svc = d.services.getService(key)!;
     process.stdout.write(`\n-s ${sched}\n`);
-    process.stdout.write('  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn    Conns   InPkts  OutPkts\n');
+    process.stdout.write(
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn    Conns   InPkts  OutPkts\n',
+    );
     for (const dest of svc.dests) {
       const st = reader.read(KIND_DEST, dest.id);
       process.stdout.write(
