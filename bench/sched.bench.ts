@@ -3,7 +3,8 @@
  * scheduler at 10, 100 and 1,000 destinations with random live counters, plus the cost of mh's
  * update() (permutation + population) at the default table size 4093.
  *
- * Run: npx tsc -p . && node dist/bench/sched.bench.js   (prints a markdown table)
+ * Run: npx tsc -p . && node dist/bench/sched.bench.js [name ...]   (prints a markdown table; names
+ * restrict the run to those schedulers and skip the mh update() table)
  */
 import { DestLive } from '../src/conn/dest-live.js';
 import { createScheduler, schedulerNames } from '../src/sched/index.js';
@@ -90,13 +91,16 @@ function benchMhUpdate(n: number): number {
   return Number(process.hrtime.bigint() - t0) / iters;
 }
 
+const only = process.argv.slice(2);
 const sizes = [10, 100, 1000];
 console.log('| scheduler | ' + sizes.map((n) => `${n} dests (ns/decision)`).join(' | ') + ' |');
 console.log('|---|' + sizes.map(() => '---:').join('|') + '|');
 for (const name of schedulerNames()) {
+  if (only.length > 0 && !only.includes(name)) continue;
   const cells = sizes.map((n) => bench(name, n).toFixed(1));
   console.log(`| ${name} | ${cells.join(' | ')} |`);
 }
+if (only.length > 0) process.exit(0);
 console.log('');
 console.log('| mh update(), table 4093 | ' + sizes.map((n) => `${n} dests`).join(' | ') + ' |');
 console.log('|---|' + sizes.map(() => '---:').join('|') + '|');

@@ -5,7 +5,8 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler } from './types.js';
-import { EMPTY_DESTS, overloaded } from './util.js';
+import { DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import { EMPTY_DESTS } from './util.js';
 
 class FailoverScheduler implements Scheduler {
   readonly name = 'fo';
@@ -17,13 +18,17 @@ class FailoverScheduler implements Scheduler {
 
   schedule(_flow: SchedFlow, _now: number): number {
     const d = this.d;
+    const n = d.count;
+    const w = d.weight;
+    const ids = d.id;
+    const flags = d.live.flags;
     let best = -1;
     let hw = 0;
-    for (let i = 0; i < d.count; i++) {
-      const w = d.weight[i]!;
-      if (w > hw && !overloaded(d, i)) {
+    for (let i = 0; i < n; i++) {
+      const wi = w[i]!;
+      if (wi > hw && (flags[ids[i]!]! & DEST_F_OVERLOAD) === 0) {
         best = i;
-        hw = w;
+        hw = wi;
       }
     }
     return best;

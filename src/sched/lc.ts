@@ -21,16 +21,30 @@ class LeastConnectionScheduler implements Scheduler {
     const n = d.count;
     const w = d.weight;
     const ids = d.id;
-    const flags = d.live.flags;
-    const act = d.live.active;
-    const ina = d.live.inactive;
+    const live = d.live;
+    const flags = live.flags;
+    const act = live.active;
+    const ina = live.inactive;
+    // Phase 1: the first dest with weight > 0 and not OVERLOAD.
+    let i = 0;
     let least = -1;
     let loh = 0;
-    for (let i = 0; i < n; i++) {
+    for (; i < n; i++) {
+      if (w[i]! > 0) {
+        const id = ids[i]!;
+        if ((flags[id]! & DEST_F_OVERLOAD) === 0) {
+          least = i;
+          loh = act[id]! * 256 + ina[id]!;
+          break;
+        }
+      }
+    }
+    // Phase 2: a strictly smaller overhead wins. The reads have no side effects, so weight and the
+    // OVERLOAD flag are read only for a dest that would win.
+    for (i++; i < n; i++) {
       const id = ids[i]!;
-      if (w[i]! <= 0 || (flags[id]! & DEST_F_OVERLOAD) !== 0) continue;
       const doh = act[id]! * 256 + ina[id]!;
-      if (least < 0 || doh < loh) {
+      if (doh < loh && w[i]! > 0 && (flags[id]! & DEST_F_OVERLOAD) === 0) {
         least = i;
         loh = doh;
       }

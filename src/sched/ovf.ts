@@ -7,7 +7,8 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler } from './types.js';
-import { EMPTY_DESTS, activeConns, overloaded } from './util.js';
+import { DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import { EMPTY_DESTS } from './util.js';
 
 class OverflowScheduler implements Scheduler {
   readonly name = 'ovf';
@@ -19,15 +20,24 @@ class OverflowScheduler implements Scheduler {
 
   schedule(_flow: SchedFlow, _now: number): number {
     const d = this.d;
+    const n = d.count;
+    const w = d.weight;
+    const ids = d.id;
+    const live = d.live;
+    const flags = live.flags;
+    const act = live.active;
     let best = -1;
     let hw = 0;
-    for (let i = 0; i < d.count; i++) {
-      const w = d.weight[i]!;
-      if (w === 0 || overloaded(d, i) || activeConns(d, i) > w) continue;
-      if (best < 0 || w > hw) {
-        best = i;
-        hw = w;
-      }
+    for (let i = 0; i < n; i++) {
+      const wi = w[i]!;
+      // Once there is a candidate, a dest without a strictly higher weight cannot win whatever its
+      // counters, so they are read only for one that could (the reads have no side effects).
+      if (best >= 0 && wi <= hw) continue;
+      if (wi === 0) continue;
+      const id = ids[i]!;
+      if ((flags[id]! & DEST_F_OVERLOAD) !== 0 || act[id]! > wi) continue;
+      best = i;
+      hw = wi;
     }
     return best;
   }

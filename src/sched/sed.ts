@@ -6,7 +6,8 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler } from './types.js';
-import { EMPTY_DESTS, activeConns, mulGt, overloaded } from './util.js';
+import { DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import { EMPTY_DESTS, TWO_53, mulGtExact } from './util.js';
 
 class ShortestExpectedDelayScheduler implements Scheduler {
   readonly name = 'sed';
@@ -18,22 +19,42 @@ class ShortestExpectedDelayScheduler implements Scheduler {
 
   schedule(_flow: SchedFlow, _now: number): number {
     const d = this.d;
+    const n = d.count;
+    const w = d.weight;
+    const ids = d.id;
+    const live = d.live;
+    const flags = live.flags;
+    const act = live.active;
+    // Phase 1: the first non-overloaded dest with weight > 0.
+    let i = 0;
     let least = -1;
     let loh = 0;
     let lw = 0;
-    for (let i = 0; i < d.count; i++) {
-      if (overloaded(d, i)) continue;
-      const wi = d.weight[i]!;
-      if (least < 0) {
-        if (wi > 0) {
+    for (; i < n; i++) {
+      const wi = w[i]!;
+      if (wi > 0) {
+        const id = ids[i]!;
+        if ((flags[id]! & DEST_F_OVERLOAD) === 0) {
           least = i;
-          loh = activeConns(d, i) + 1;
+          loh = act[id]! + 1;
           lw = wi;
+          break;
         }
-        continue;
       }
-      const doh = activeConns(d, i) + 1;
-      if (mulGt(loh, wi, doh, lw)) {
+    }
+    // Phase 2: replace only when strictly better, loh*wi > doh*lw (exact, see mulGt); the OVERLOAD
+    // flag is read only for a dest that would win (the reads have no side effects).
+    for (i++; i < n; i++) {
+      const id = ids[i]!;
+      const wi = w[i]!;
+      const doh = act[id]! + 1;
+      const p = loh * wi;
+      const q = doh * lw;
+      if (
+        p >= q &&
+        (p > q || (p >= TWO_53 && mulGtExact(loh, wi, doh, lw))) &&
+        (flags[id]! & DEST_F_OVERLOAD) === 0
+      ) {
         least = i;
         loh = doh;
         lw = wi;

@@ -9,7 +9,8 @@
  */
 import { registerScheduler } from './registry.js';
 import type { SchedDests, SchedFlow, Scheduler, SchedOptions } from './types.js';
-import { EMPTY_DESTS, available, mulGt, overhead } from './util.js';
+import { DEST_F_OVERLOAD } from '../conn/dest-live.js';
+import { EMPTY_DESTS, mulGt } from './util.js';
 
 /** Default source: Math.random scaled to a u32 (sched/ is pure, so no node:crypto). */
 function defaultRandom32(): number {
@@ -32,25 +33,52 @@ class TwoChoicesScheduler implements Scheduler {
   schedule(_flow: SchedFlow, _now: number): number {
     const d = this.d;
     const n = d.count;
+    const w = d.weight;
+    const ids = d.id;
+    const live = d.live;
+    const flags = live.flags;
     let total = 0;
-    for (let i = 0; i < n; i++) if (available(d, i)) total += d.weight[i]!;
+    for (let i = 0; i < n; i++) {
+      const wi = w[i]!;
+      if (wi > 0 && (flags[ids[i]!]! & DEST_F_OVERLOAD) === 0) total += wi;
+    }
     if (total === 0) return -1;
     total += 1;
     let r1 = (this.random32() >>> 0) % total;
     let r2 = (this.random32() >>> 0) % total;
+    // Walk until the later of the two choices: r1 and r2 fall by the same amounts, so the smaller one
+    // reaches <= 0 first (or together). The flags are read again: another worker may have set OVERLOAD.
     let c1 = -1;
     let c2 = -1;
-    for (let i = 0; i < n && (c1 < 0 || c2 < 0); i++) {
-      if (!available(d, i)) continue;
-      const w = d.weight[i]!;
-      r1 -= w;
-      r2 -= w;
-      if (c1 < 0 && r1 <= 0) c1 = i;
-      if (c2 < 0 && r2 <= 0) c2 = i;
+    let i = 0;
+    for (; i < n; i++) {
+      const wi = w[i]!;
+      if (wi > 0 && (flags[ids[i]!]! & DEST_F_OVERLOAD) === 0) {
+        r1 -= wi;
+        r2 -= wi;
+        if (r1 <= 0 || r2 <= 0) break;
+      }
+    }
+    if (i < n) {
+      if (r1 <= 0) c1 = i;
+      if (r2 <= 0) c2 = i;
+      for (i++; i < n && (c1 < 0 || c2 < 0); i++) {
+        const wi = w[i]!;
+        if (wi > 0 && (flags[ids[i]!]! & DEST_F_OVERLOAD) === 0) {
+          r1 -= wi;
+          r2 -= wi;
+          if (c1 < 0 && r1 <= 0) c1 = i;
+          if (c2 < 0 && r2 <= 0) c2 = i;
+        }
+      }
     }
     // r <= sum of weights, so both are found, unless another worker set OVERLOAD between the walks.
     if (c1 < 0 || c2 < 0) return c1 >= 0 ? c1 : c2;
-    if (mulGt(d.weight[c2]!, overhead(d, c1), d.weight[c1]!, overhead(d, c2))) return c2;
+    const act = live.active;
+    const ina = live.inactive;
+    const id1 = ids[c1]!;
+    const id2 = ids[c2]!;
+    if (mulGt(w[c2]!, act[id1]! * 256 + ina[id1]!, w[c1]!, act[id2]! * 256 + ina[id2]!)) return c2;
     return c1;
   }
 

@@ -19,17 +19,26 @@ export const EMPTY_DESTS: SchedDests = {
   live: new DestLive(0),
 };
 
-const TWO_53 = 9007199254740992;
+/** 2^53: every integer below it is an exact double. */
+export const TWO_53 = 9007199254740992;
 
 /**
- * a*b > c*d for non-negative integers, exact. Products below 2^53 are exact doubles (the normal case:
- * overhead < 2^31 and weights <= 65535 keep them < 2^47); beyond that fall back to BigInt, which
- * allocates but only for counter values no real director reaches.
+ * a*b > c*d for integers, exact. Counters are Int32 and weights Int32, so a product is below 2^71 and
+ * its double p = fl(a*b) is the exact product rounded to nearest, which is monotonic: p > q implies
+ * a*b > c*d and p < q implies a*b < c*d. Only p === q >= 2^53 is undecided and needs the exact BigInt
+ * comparison (mulGtExact), which allocates but only for counter values no real director reaches.
+ * Equal doubles below 2^53 are exact, hence equal products. Hot loops inline this as
+ * `p >= q && (p > q || (p >= TWO_53 && mulGtExact(a, b, c, d)))`: one compare per dest in the common
+ * case (p < q).
  */
 export function mulGt(a: number, b: number, c: number, d: number): boolean {
   const p = a * b;
   const q = c * d;
-  if (p < TWO_53 && q < TWO_53) return p > q;
+  return p >= q && (p > q || (p >= TWO_53 && mulGtExact(a, b, c, d)));
+}
+
+/** The exact (BigInt) a*b > c*d; only called when the double products are equal and >= 2^53. */
+export function mulGtExact(a: number, b: number, c: number, d: number): boolean {
   return BigInt(a) * BigInt(b) > BigInt(c) * BigInt(d);
 }
 
@@ -87,26 +96,40 @@ export function wlcPick(d: SchedDests): number {
   const n = d.count;
   const w = d.weight;
   const ids = d.id;
-  const flags = d.live.flags;
-  const act = d.live.active;
-  const ina = d.live.inactive;
+  const live = d.live;
+  const flags = live.flags;
+  const act = live.active;
+  const ina = live.inactive;
+  // Phase 1: the first non-overloaded dest with weight > 0.
+  let i = 0;
   let least = -1;
   let loh = 0;
   let lw = 0;
-  for (let i = 0; i < n; i++) {
-    const id = ids[i]!;
-    if ((flags[id]! & DEST_F_OVERLOAD) !== 0) continue;
+  for (; i < n; i++) {
     const wi = w[i]!;
-    if (least < 0) {
-      if (wi > 0) {
+    if (wi > 0) {
+      const id = ids[i]!;
+      if ((flags[id]! & DEST_F_OVERLOAD) === 0) {
         least = i;
         loh = act[id]! * 256 + ina[id]!;
         lw = wi;
+        break;
       }
-      continue;
     }
+  }
+  // Phase 2: replace only when strictly better (loh*wi > doh*lw, see mulGt). The reads have no side
+  // effects, so the OVERLOAD flag is read only for a dest that would win.
+  for (i++; i < n; i++) {
+    const id = ids[i]!;
+    const wi = w[i]!;
     const doh = act[id]! * 256 + ina[id]!;
-    if (mulGt(loh, wi, doh, lw)) {
+    const p = loh * wi;
+    const q = doh * lw;
+    if (
+      p >= q &&
+      (p > q || (p >= TWO_53 && mulGtExact(loh, wi, doh, lw))) &&
+      (flags[id]! & DEST_F_OVERLOAD) === 0
+    ) {
       least = i;
       loh = doh;
       lw = wi;
