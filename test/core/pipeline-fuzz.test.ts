@@ -476,7 +476,6 @@ test(`fuzz: ${FRAMES} random and mutated frames through every forwarding method`
   for (let r = 1; r < Drop.Count; r++)
     assert.equal(engine.drops[r]! >= reasons[r]!, true, `drop ${r} counted`);
   assert.ok(tx > frames / 20, `a good share is forwarded (${tx})`);
-  assert.ok(d.conns.count > 0 || d.conns.count === 0);
   // finally everything expires and the counters return to zero
   engine.tick(now + 4_000_000);
   engine.tick(now + 8_000_000);
