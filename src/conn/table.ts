@@ -19,7 +19,7 @@
  * `v6Capacity` IPv6 connections (default capacity/4; create returns -1 when it is exhausted, and the
  * caller counts Drop.ConnTableFull exactly as for maxConns).
  *
- * Keys (both chained hash indexes, murmur3-style mixing keyed by a per-table random seed against
+ * Keys (both chained hash indexes, multiply-xorshift mixing keyed by a per-table random seed against
  * hash flooding):
  *  - IN  (proto, af, caddr, cport, vaddr, vport): every hashed conn and template. Templates are keyed
  *    (proto | 0 for fwmark, caddr masked, cport 0, VIP | fwmark as word 0, vport | 0) — persistence.ts.
@@ -28,6 +28,14 @@
  *    caddr/cport (the reply goes to the client), for FullNAT the local address and port.
  * ONE_PACKET conns are in neither index. Insertion is at the chain head; the caller looks up before
  * creating, so a duplicate key only occurs by intent (conn reuse), and the newest wins.
+ *
+ * Tagged links (the hot-path trick): a chain link (inHead/outHead bucket, nextIn/nextOut of a node) is
+ * -1 or `tag << HB | h` with HB = log2(capacity), so the link that leads to h also carries bits of
+ * h's key hash (IN: plus the exact TEMPLATE bit). A probe reads only link words until a tag matches
+ * and touches the key arrays of a node only then (false match 2^-(30-HB): 1/1024 at 1M conns), so
+ * a miss is usually one bucket read and a hit one bucket read plus one key compare. Capacity is
+ * therefore limited to 2^29. A free slot's nextIn is the plain free-list link.
+ * Buckets: capacity for each index (load <= 1; OUT holds only NAT/FullNAT conns).
  */
 import { DestLive } from './dest-live.js';
 import {
@@ -112,9 +120,9 @@ const U16 = ['cport', 'vport', 'dport', 'lport'] as const;
 const U8 = ['af', 'daf', 'proto', 'state'] as const;
 
 function layout(capacity: number, v6Capacity: number): Layout {
-  // Bucket counts: IN at load factor <= 1, OUT (NAT/FullNAT only) at <= 2.
+  // Bucket counts: both at load factor <= 1 (a 4 MB index per 1M conns stays TLB/L3-friendlier than 8 MB).
   const inBuckets = capacity;
-  const outBuckets = Math.max(1, capacity >>> 1);
+  const outBuckets = capacity;
   const off: Record<string, number> = {};
   let o = HEADER_WORDS * 4;
   o = (o + 7) & ~7;
@@ -148,22 +156,26 @@ function layout(capacity: number, v6Capacity: number): Layout {
   return { capacity, v6Capacity, inBuckets, outBuckets, bytes: o, off };
 }
 
+/** One absorb round: bijective in k for a fixed h (xor, odd multiply, xorshift). */
 function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+  h = Math.imul(h ^ k, 0x9e3779b1);
+  return h ^ (h >>> 15);
 }
 
+/** Words 1..3 of two IPv6 addresses (kept out of line so the IPv4 lookup stays small enough to inline). */
+function mix6(h: number, a: Uint32Array, aOff: number, b: Uint32Array, bOff: number): number {
+  h = mix(h, a[aOff + 1]!);
+  h = mix(h, a[aOff + 2]!);
+  h = mix(h, a[aOff + 3]!);
+  h = mix(h, b[bOff + 1]!);
+  h = mix(h, b[bOff + 2]!);
+  return mix(h, b[bOff + 3]!);
+}
+
+/** Final avalanche so the low (bucket) bits depend on every input bit; result is an int32. */
 function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return h ^ (h >>> 13);
 }
 
 export class ConnTable {
@@ -178,6 +190,9 @@ export class ConnTable {
   readonly live: DestLive | null;
   readonly wheel: TimerWheel;
   readonly seed: number;
+  /** log2(capacity): handle bits of a tagged link */
+  private readonly hb: number;
+  private readonly seedOut: number;
 
   private readonly header: Int32Array;
   /** absolute expiry, ms */
@@ -207,7 +222,7 @@ export class ConnTable {
   readonly nControl: Int32Array;
   /** neighbour index, -1 none */
   readonly neigh: Int32Array;
-  /** IN chain next / free-list next */
+  /** IN chain next (tagged link) / free-list next (plain handle) */
   readonly nextIn: Int32Array;
   readonly nextOut: Int32Array;
   readonly wNext: Int32Array;
@@ -249,8 +264,10 @@ export class ConnTable {
     const maxConns = Math.max(1, Math.floor(opts.maxConns));
     const cap = nextPow2(Math.max(2, maxConns));
     const v6Cap = Math.max(1, Math.floor(opts.v6Capacity ?? cap >>> 2));
+    if (cap > 1 << 29) throw new RangeError('ConnTable capacity above 2^29');
     const L = layout(cap, v6Cap);
     this.capacity = cap;
+    this.hb = 31 - Math.clz32(cap);
     this.mask = cap - 1;
     this.v6Capacity = v6Cap;
     this.maxConns = maxConns;
@@ -296,9 +313,11 @@ export class ConnTable {
     this.wheel = new TimerWheel(this, opts.tickMs ?? 100, opts.wheelSlots ?? 4096, opts.nowMs ?? 0);
     if (attachTo !== undefined) {
       this.seed = this.header[H_SEED]!;
+      this.seedOut = this.seed ^ 0x5bd1e995;
       return;
     }
     this.seed = (opts.seed ?? Math.floor(Math.random() * 0x100000000)) | 0;
+    this.seedOut = this.seed ^ 0x5bd1e995;
     const hd = this.header;
     hd[H_MAGIC] = MAGIC;
     hd[H_CAPACITY] = cap;
@@ -341,7 +360,10 @@ export class ConnTable {
 
   // ---------------------------------------------------------------- hashing
 
-  /** IN key hash; words of v4 addresses beyond word 0 are not mixed (they are 0 by convention). */
+  /**
+   * IN key hash (int32); words of v4 addresses beyond word 0 are not mixed (they are 0 by
+   * convention). Bucket = low bits, tag = high bits (see the tagged-links note at the top).
+   */
   hashIn(
     proto: number,
     af: number,
@@ -352,19 +374,12 @@ export class ConnTable {
     vaOff: number,
     vport: number,
   ): number {
-    let h = mix(this.seed, proto | (af << 8) | (cport << 16));
-    h = mix(h, caddr[caOff]!);
+    let h = mix(this.seed, caddr[caOff]!);
+    h = mix(h, (cport << 16) | vport);
     h = mix(h, vaddr[vaOff]!);
-    h = mix(h, vport);
-    if (af === AF6) {
-      h = mix(h, caddr[caOff + 1]!);
-      h = mix(h, caddr[caOff + 2]!);
-      h = mix(h, caddr[caOff + 3]!);
-      h = mix(h, vaddr[vaOff + 1]!);
-      h = mix(h, vaddr[vaOff + 2]!);
-      h = mix(h, vaddr[vaOff + 3]!);
-    }
-    return fmix(h ^ 36);
+    h = mix(h, proto | (af << 8));
+    if (af === AF6) h = mix6(h, caddr, caOff, vaddr, vaOff);
+    return fmix(h);
   }
 
   hashOut(
@@ -377,19 +392,24 @@ export class ConnTable {
     laOff: number,
     lport: number,
   ): number {
-    let h = mix(this.seed ^ 0x5bd1e995, proto | (daf << 8) | (dport << 16));
+    let h = mix(this.seedOut, laddr[laOff]!);
+    h = mix(h, (lport << 16) | dport);
     h = mix(h, daddr[daOff]!);
-    h = mix(h, laddr[laOff]!);
-    h = mix(h, lport);
-    if (daf === AF6) {
-      h = mix(h, daddr[daOff + 1]!);
-      h = mix(h, daddr[daOff + 2]!);
-      h = mix(h, daddr[daOff + 3]!);
-      h = mix(h, laddr[laOff + 1]!);
-      h = mix(h, laddr[laOff + 2]!);
-      h = mix(h, laddr[laOff + 3]!);
-    }
-    return fmix(h ^ 36);
+    h = mix(h, proto | (daf << 8));
+    if (daf === AF6) h = mix6(h, daddr, daOff, laddr, laOff);
+    return fmix(h);
+  }
+
+  /** IN link tag (already shifted to the link's tag bits): 30-HB hash bits, then the TEMPLATE bit. */
+  private tagIn(hash: number, tmpl: number): number {
+    const hb = this.hb;
+    return (((hash >>> (hb + 2)) << 1) | (tmpl === 0 ? 0 : 1)) << hb;
+  }
+
+  /** OUT link tag: 31-HB hash bits above the bucket bits. */
+  private tagOut(hash: number): number {
+    const hb = this.hb;
+    return (hash >>> (hb + 1)) << hb;
   }
 
   // ---------------------------------------------------------------- lookups (hot path, no allocation)
@@ -405,36 +425,56 @@ export class ConnTable {
     vaOff: number,
     vport: number,
   ): number {
-    let h =
-      this.inHead[this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport) & (this.inBuckets - 1)]!;
-    const c = caddr[caOff]!;
-    const v = vaddr[vaOff]!;
-    while (h >= 0) {
-      if (
-        this.c0[h] === c &&
-        this.cport[h] === cport &&
-        this.vport[h] === vport &&
-        this.v0[h] === v &&
-        this.proto[h] === proto &&
-        this.af[h] === af &&
-        (this.flags[h]! & CONN_F_TEMPLATE) === tmpl
-      ) {
-        if (af !== AF6) return h;
-        const x = this.ext[h]! * 12;
-        const w = this.v6;
+    const hash = this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport);
+    const hmask = this.mask;
+    const want = this.tagIn(hash, tmpl);
+    const next = this.nextIn;
+    let link = this.inHead[hash & (this.inBuckets - 1)]!;
+    // Tags are non-negative and -1 (end) never passes `(link ^ want) <= hmask` (it is negative).
+    while (link >= 0) {
+      if ((link ^ want) <= hmask) {
+        const h = link & hmask;
+        // One combined test: the loads are independent, so their misses overlap.
         if (
-          w[x] === caddr[caOff + 1] &&
-          w[x + 1] === caddr[caOff + 2] &&
-          w[x + 2] === caddr[caOff + 3] &&
-          w[x + 3] === vaddr[vaOff + 1] &&
-          w[x + 4] === vaddr[vaOff + 2] &&
-          w[x + 5] === vaddr[vaOff + 3]
-        )
-          return h;
+          ((this.c0[h]! ^ caddr[caOff]!) |
+            (((this.cport[h]! << 16) | this.vport[h]!) ^ ((cport << 16) | vport)) |
+            (this.v0[h]! ^ vaddr[vaOff]!) |
+            (this.proto[h]! ^ proto) |
+            (this.af[h]! ^ af)) ===
+          0
+        ) {
+          if (af !== AF6 || this.v6In(h, caddr, caOff, vaddr, vaOff)) return h;
+        }
       }
-      h = this.nextIn[h]!;
+      link = next[link & hmask]!;
     }
     return -1;
+  }
+
+  private v6In(h: number, caddr: Uint32Array, caOff: number, vaddr: Uint32Array, vaOff: number): boolean {
+    const x = this.ext[h]! * 12;
+    const w = this.v6;
+    return (
+      w[x] === caddr[caOff + 1] &&
+      w[x + 1] === caddr[caOff + 2] &&
+      w[x + 2] === caddr[caOff + 3] &&
+      w[x + 3] === vaddr[vaOff + 1] &&
+      w[x + 4] === vaddr[vaOff + 2] &&
+      w[x + 5] === vaddr[vaOff + 3]
+    );
+  }
+
+  private v6Out(h: number, daddr: Uint32Array, daOff: number, laddr: Uint32Array, laOff: number): boolean {
+    const x = this.ext[h]! * 12;
+    const w = this.v6;
+    return (
+      w[x + 6] === daddr[daOff + 1] &&
+      w[x + 7] === daddr[daOff + 2] &&
+      w[x + 8] === daddr[daOff + 3] &&
+      w[x + 9] === laddr[laOff + 1] &&
+      w[x + 10] === laddr[laOff + 2] &&
+      w[x + 11] === laddr[laOff + 3]
+    );
   }
 
   /** Client->server packet: the connection (never a template) or -1. */
@@ -476,35 +516,26 @@ export class ConnTable {
     laOff: number,
     lport: number,
   ): number {
-    let h =
-      this.outHead[
-        this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport) & (this.outBuckets - 1)
-      ]!;
-    const d = daddr[daOff]!;
-    const l = laddr[laOff]!;
-    while (h >= 0) {
-      if (
-        this.d0[h] === d &&
-        this.lport[h] === lport &&
-        this.dport[h] === dport &&
-        this.l0[h] === l &&
-        this.proto[h] === proto &&
-        this.daf[h] === daf
-      ) {
-        if (daf !== AF6) return h;
-        const x = this.ext[h]! * 12;
-        const w = this.v6;
+    const hash = this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport);
+    const hmask = this.mask;
+    const want = this.tagOut(hash);
+    const next = this.nextOut;
+    let link = this.outHead[hash & (this.outBuckets - 1)]!;
+    while (link >= 0) {
+      if ((link ^ want) <= hmask) {
+        const h = link & hmask;
         if (
-          w[x + 6] === daddr[daOff + 1] &&
-          w[x + 7] === daddr[daOff + 2] &&
-          w[x + 8] === daddr[daOff + 3] &&
-          w[x + 9] === laddr[laOff + 1] &&
-          w[x + 10] === laddr[laOff + 2] &&
-          w[x + 11] === laddr[laOff + 3]
-        )
-          return h;
+          ((this.d0[h]! ^ daddr[daOff]!) |
+            (((this.lport[h]! << 16) | this.dport[h]!) ^ ((lport << 16) | dport)) |
+            (this.l0[h]! ^ laddr[laOff]!) |
+            (this.proto[h]! ^ proto) |
+            (this.daf[h]! ^ daf)) ===
+          0
+        ) {
+          if (daf !== AF6 || this.v6Out(h, daddr, daOff, laddr, laOff)) return h;
+        }
       }
-      h = this.nextOut[h]!;
+      link = next[link & hmask]!;
     }
     return -1;
   }
@@ -625,13 +656,15 @@ export class ConnTable {
     this.nextOut[h] = -1;
     if ((flags & CONN_F_ONE_PACKET) === 0) {
       flags |= CONN_F_HASHED;
-      const bi = this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport) & (this.inBuckets - 1);
+      const hi = this.hashIn(proto, af, caddr, caOff, cport, vaddr, vaOff, vport);
+      const bi = hi & (this.inBuckets - 1);
       this.nextIn[h] = this.inHead[bi]!;
-      this.inHead[bi] = h;
+      this.inHead[bi] = this.tagIn(hi, template ? 1 : 0) | h;
       if (!template && fwdSeesReplies(flags)) {
-        const bo = this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport) & (this.outBuckets - 1);
+        const ho = this.hashOut(proto, daf, daddr, daOff, dport, laddr, laOff, lport);
+        const bo = ho & (this.outBuckets - 1);
         this.nextOut[h] = this.outHead[bo]!;
-        this.outHead[bo] = h;
+        this.outHead[bo] = this.tagOut(ho) | h;
       }
     }
     this.flags[h] = flags;
@@ -658,14 +691,14 @@ export class ConnTable {
     const bi =
       this.hashIn(this.proto[h]!, this.af[h]!, this.sa, 0, this.cport[h]!, this.sb, 0, this.vport[h]!) &
       (this.inBuckets - 1);
-    unlinkChain(this.inHead, this.nextIn, bi, h);
+    unlinkChain(this.inHead, this.nextIn, bi, h, this.mask);
     if ((f & CONN_F_TEMPLATE) === 0 && fwdSeesReplies(f)) {
       this.readAddr(h, ADDR_D, this.sa, 0);
       this.readAddr(h, ADDR_L, this.sb, 0);
       const bo =
         this.hashOut(this.proto[h]!, this.daf[h]!, this.sa, 0, this.dport[h]!, this.sb, 0, this.lport[h]!) &
         (this.outBuckets - 1);
-      unlinkChain(this.outHead, this.nextOut, bo, h);
+      unlinkChain(this.outHead, this.nextOut, bo, h, this.mask);
     }
     this.nextIn[h] = -1;
     this.nextOut[h] = -1;
@@ -752,16 +785,18 @@ export class ConnTable {
   }
 }
 
-function unlinkChain(head: Int32Array, next: Int32Array, bucket: number, h: number): void {
+/** Unlink h from a tagged chain: the link to h is replaced by h's own link (which tags h's successor). */
+function unlinkChain(head: Int32Array, next: Int32Array, bucket: number, h: number, hmask: number): void {
   let p = head[bucket]!;
-  if (p === h) {
+  if (p >= 0 && (p & hmask) === h) {
     head[bucket] = next[h]!;
     return;
   }
   while (p >= 0) {
-    const n = next[p]!;
-    if (n === h) {
-      next[p] = next[h]!;
+    const pi = p & hmask;
+    const n = next[pi]!;
+    if (n >= 0 && (n & hmask) === h) {
+      next[pi] = next[h]!;
       return;
     }
     p = n;
