@@ -63,7 +63,7 @@ export class MemoryWire implements PacketDriver {
 
   receive(batch: FrameBatch): number {
     let n = 0;
-    while (this.pending.length > 0 && batch.count < batch.capacity) {
+    while (this.pending.length > 0 && batch.count < batch.rxCapacity) {
       const f = this.pending[0]!;
       const i = batch.push(f.bytes, f.ifindex);
       if (i < 0) {

@@ -15,7 +15,9 @@
  *    whoever moves `start` (encapsulation, VLAN insert) adjusts it.
  *
  * Slots [0, count) hold received frames. Slots [count, total) were taken with alloc() for frames the
- * engine generates (ICMP errors, ARP/NDP probes, GSO segments, sync). Every frame in [0, total) carries
+ * engine generates (ICMP errors, ARP/NDP probes, GSO segments, sync). A driver fills at most
+ * `rxCapacity` slots, so `capacity - rxCapacity` slots always remain for generated frames (at least
+ * one GSO super-frame's worth of segments). Every frame in [0, total) carries
  * a verdict; the driver transmits VERDICT_TX frames, hands VERDICT_KERNEL frames back to the kernel and
  * counts VERDICT_DROP frames by reason.
  */
@@ -43,6 +45,8 @@ export const GSO_ECN = 0x80;
 
 export class FrameBatch {
   readonly capacity: number;
+  /** received frames a driver may put in one batch; the rest is the generated-frame pool */
+  readonly rxCapacity: number;
   readonly slotSize: number;
   readonly buf: Uint8Array;
   /** received frames occupy [0, count) */
@@ -65,10 +69,16 @@ export class FrameBatch {
   readonly verdict: Uint8Array;
   readonly reason: Uint16Array;
 
-  constructor(capacity: number, slotSize: number = SLOT_SIZE_SMALL, shared = false) {
-    if (!Number.isInteger(capacity) || capacity < 1)
+  /**
+   * rxFrames: received frames per batch (rxCapacity); `reserve` more slots (default: as many again,
+   * at least 64) form the pool for generated frames.
+   */
+  constructor(rxFrames: number, slotSize: number = SLOT_SIZE_SMALL, shared = false, reserve = -1) {
+    if (!Number.isInteger(rxFrames) || rxFrames < 1)
       throw new RangeError('capacity must be a positive integer');
     if (slotSize < HEADROOM + 64) throw new RangeError(`slotSize must be at least ${HEADROOM + 64}`);
+    const capacity = rxFrames + (reserve >= 0 ? reserve : Math.max(64, rxFrames));
+    this.rxCapacity = rxFrames;
     this.capacity = capacity;
     this.slotSize = slotSize;
     const bytes = capacity * slotSize;
@@ -139,7 +149,7 @@ export class FrameBatch {
   /** Append a received frame (driver side and tests). Returns the slot or -1 when full. */
   push(bytes: Uint8Array, ifindex: number): number {
     if (this.total !== this.count) throw new Error('push after alloc: receive all frames first');
-    if (this.count >= this.capacity || bytes.length > this.slotSize - HEADROOM) return -1;
+    if (this.count >= this.rxCapacity || bytes.length > this.slotSize - HEADROOM) return -1;
     const i = this.count++;
     this.total = this.count;
     this.clearSlot(i);

@@ -26,7 +26,7 @@ import {
   IPPROTO_IPV6,
   IPPROTO_UDP,
 } from '../../src/packet/view.js';
-import { FrameBatch, HEADROOM } from '../../src/packet/frame.js';
+import { FrameBatch, HEADROOM, SLOT_SIZE_SMALL } from '../../src/packet/frame.js';
 import { Drop } from '../../src/packet/drop-reasons.js';
 import { parseAddress } from '../../src/packet/addr.js';
 import { ipv4VerifyHeaderChecksum, l4ChecksumVerify } from '../../src/packet/checksum.js';
@@ -235,7 +235,7 @@ function pushFrame(batch: FrameBatch, f: Uint8Array): number {
 }
 
 test('ICMPv4 frag needed: fields, quote (IP header + data up to 576), checksums', () => {
-  const batch = new FrameBatch(4);
+  const batch = new FrameBatch(4, SLOT_SIZE_SMALL, false, 0);
   const big = eth(
     { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
     ipv4(
@@ -275,7 +275,7 @@ test('ICMPv4 frag needed: fields, quote (IP header + data up to 576), checksums'
 });
 
 test('ICMPv4 port unreachable for a small UDP packet quotes all of it', () => {
-  const batch = new FrameBatch(2);
+  const batch = new FrameBatch(2, SLOT_SIZE_SMALL, false, 0);
   const f = eth(
     {},
     ipv4({ src: '192.0.2.9', dst: '198.51.100.1' }, udp({ sport: 5, dport: 53, payload: bytesOf(3) })),
@@ -299,7 +299,7 @@ test('ICMPv4 port unreachable for a small UDP packet quotes all of it', () => {
 });
 
 test('ICMPv6 packet too big: MTU >= 1280, quote fits in 1280, checksum; port unreachable 1/4', () => {
-  const batch = new FrameBatch(3);
+  const batch = new FrameBatch(3, SLOT_SIZE_SMALL, false, 0);
   const f = eth(
     {},
     ipv6(

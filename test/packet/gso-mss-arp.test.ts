@@ -52,7 +52,7 @@ for (const [name, v6, payloadLen, mss, partial] of [
       ? ipv6({ src: '2001:db8::1', dst: '2001:db8::2', ext: [{ type: 'dst' }] }, l4)
       : ipv4({ src: '10.0.0.1', dst: '10.0.0.2', id: 0xfffe, df: true }, l4);
     const f = eth({}, ip);
-    const batch = new FrameBatch(12, SLOT_SIZE_GSO);
+    const batch = new FrameBatch(12, SLOT_SIZE_GSO, false, 0);
     const s = batch.push(f, 2);
     batch.gsoType[s] = v6 ? GSO_TCPV6 : GSO_TCPV4;
     batch.gsoSize[s] = mss;
@@ -102,7 +102,7 @@ test('gsoSegment errors: UDP GSO unsupported, mss 0, family mismatch, pool exhau
   );
   const v = new PacketView();
   const mk = (cap: number, type: number, size: number): [FrameBatch, number] => {
-    const b = new FrameBatch(cap, SLOT_SIZE_GSO);
+    const b = new FrameBatch(cap, SLOT_SIZE_GSO, false, 0);
     const s = b.push(f, 1);
     b.gsoType[s] = type;
     b.gsoSize[s] = size;
