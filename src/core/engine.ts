@@ -188,6 +188,8 @@ export class Engine {
   private destHasSrc = new Uint8Array(0);
   private destNeighGen = new Float64Array(0);
   private netGen = -1;
+  /** MTU of the route to the client, set by clientNextHop */
+  private clientMtu = 1500;
 
   private now = 0;
   private ipId = 1;
@@ -695,7 +697,7 @@ export class Engine {
     if (neigh < 0) return -Drop.NoRoute;
     const gso = batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0;
     const l3Len = gso ? gsoMaxSegmentL3Length(v, batch.gsoSize[i]!) : v.l3End - v.l3Off;
-    const mtu = this.net.lastMtu;
+    const mtu = this.clientMtu;
     if (l3Len > mtu && (v.af === AF_INET6 || v.dontFragment !== 0)) {
       this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
       return -Drop.MtuExceeded;
@@ -923,12 +925,25 @@ export class Engine {
     return n;
   }
 
-  /** Next hop toward the client of h (cached in the connection). Leaves net.lastMtu for that route. */
+  /**
+   * Next hop toward the client of h; sets clientMtu to the route's MTU. Cached in the connection
+   * (conns.neigh, reset on create and on every route/interface change, see onNetChange) when the route
+   * MTU is the interface's, so it can be re-derived from the neighbour's interface; routes with their
+   * own MTU are resolved on every packet. Neighbour indexes are stable (the table is append-only).
+   */
   private clientNextHop(h: number): number {
     const conns = this.conns;
+    const net = this.net;
+    const cached = conns.neigh[h]!;
+    if (cached >= 0) {
+      this.clientMtu = net.ifMtu[net.nIf[cached]!]! || 1500;
+      return cached;
+    }
     conns.readAddr(h, ADDR_C, this.c, 0);
-    const n = this.net.resolve(conns.af[h]!, this.c, 0);
-    conns.neigh[h] = n;
+    const n = net.resolve(conns.af[h]!, this.c, 0);
+    const mtu = net.lastMtu;
+    this.clientMtu = mtu;
+    conns.neigh[h] = n >= 0 && mtu === (net.ifMtu[net.lastIfindex]! || 1500) ? n : -1;
     return n;
   }
 
@@ -942,6 +957,7 @@ export class Engine {
     }
     const r = sendIcmpError(batch, i, v, kind, mtu, v.daddr, 64);
     if (r < 0) this.drops[-r]!++;
+    else if (batch.outVlanTci[r]! < 0 && v.vlanTci >= 0) batch.outVlanTci[r] = v.vlanTci; // tag came in-band
   }
 
   private learnArp(batch: FrameBatch, i: number): void {
