@@ -216,57 +216,28 @@ export function sendIcmpError(
   }
   const off = batch.start[slot]!;
   const end = batch.slotEnd(slot);
-  let n: number;
+  let type: number;
+  let code: number;
+  let rest = 0;
   if (v.af === AF_INET) {
-    const type = ICMP_DEST_UNREACH;
-    let code = ICMP_PORT_UNREACH;
-    let rest = 0;
+    type = ICMP_DEST_UNREACH;
+    code = ICMP_PORT_UNREACH;
     if (kind === ICMP_KIND_TOO_BIG) {
       code = ICMP_FRAG_NEEDED;
       rest = (mtu < IPV4_MIN_MTU ? IPV4_MIN_MTU : mtu > 0xffff ? 0xffff : mtu) & 0xffff;
     }
-    n = buildIcmp4Error(
-      buf,
-      off,
-      end,
-      buf,
-      v.l3Off,
-      v.l3End,
-      type,
-      code,
-      rest,
-      src,
-      v.saddr,
-      macDst,
-      macSrc,
-      ttl,
-    );
   } else {
-    let type = ICMPV6_DEST_UNREACH;
-    let code = ICMPV6_PORT_UNREACH;
-    let rest = 0;
+    type = ICMPV6_DEST_UNREACH;
+    code = ICMPV6_PORT_UNREACH;
     if (kind === ICMP_KIND_TOO_BIG) {
       type = ICMPV6_PKT_TOOBIG;
       code = 0;
       rest = mtu < IPV6_MIN_MTU ? IPV6_MIN_MTU : mtu;
     }
-    n = buildIcmp6Error(
-      buf,
-      off,
-      end,
-      buf,
-      v.l3Off,
-      v.l3End,
-      type,
-      code,
-      rest,
-      src,
-      v.saddr,
-      macDst,
-      macSrc,
-      ttl,
-    );
   }
+  // both builders take the same arguments (the last is TTL / hop limit)
+  const build = v.af === AF_INET ? buildIcmp4Error : buildIcmp6Error;
+  const n = build(buf, off, end, buf, v.l3Off, v.l3End, type, code, rest, src, v.saddr, macDst, macSrc, ttl);
   if (n < 0) {
     batch.total--; // give the slot back (it was the last one taken)
     return n;

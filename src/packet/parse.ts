@@ -47,60 +47,13 @@ function rd32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
-function zero4(a: Uint32Array): void {
-  a[0] = 0;
-  a[1] = 0;
-  a[2] = 0;
-  a[3] = 0;
-}
-
-/** Same effect as PacketView.clear() but without TypedArray.fill calls (measurably faster per packet). */
-function resetView(v: PacketView): void {
-  v.frameStart = 0;
-  v.frameEnd = 0;
-  v.vlanTci = -1;
-  v.ethType = 0;
-  v.l3Off = -1;
-  v.af = 0;
-  v.l3HeaderLen = 0;
-  v.l3End = 0;
-  v.proto = 0;
-  v.ttl = 0;
-  v.tos = 0;
-  v.fragId = 0;
-  v.fragOffset = 0;
-  v.moreFragments = 0;
-  v.isFragment = 0;
-  v.dontFragment = 0;
-  v.fragHeaderOff = -1;
-  zero4(v.saddr);
-  zero4(v.daddr);
-  v.l4Off = -1;
-  v.l4HeaderLen = 0;
-  v.sport = 0;
-  v.dport = 0;
-  v.tcpFlags = 0;
-  v.icmpType = -1;
-  v.icmpCode = -1;
-  v.l4CsumOff = -1;
-  v.innerL3Off = -1;
-  v.innerAf = 0;
-  v.innerL3HeaderLen = 0;
-  v.innerProto = 0;
-  v.innerL4Off = -1;
-  zero4(v.innerSaddr);
-  zero4(v.innerDaddr);
-  v.innerSport = 0;
-  v.innerDport = 0;
-}
-
 /**
  * Parse the frame buf[start, start+len) into v. Returns 0 or -Drop. ARP frames return 0 with
  * v.ethType = ETH_P_ARP and v.af = AF_NONE; unknown ethertypes return -Drop.UnknownEthertype (the caller
  * usually hands those to the kernel rather than dropping).
  */
 export function parseFrame(buf: Uint8Array, start: number, len: number, v: PacketView): number {
-  resetView(v);
+  v.clear();
   const end = start + len;
   v.frameStart = start;
   v.frameEnd = end;
@@ -139,7 +92,7 @@ export function parseL3(buf: Uint8Array, l3Off: number, end: number, v: PacketVi
   const fe = v.frameEnd;
   const tci = v.vlanTci;
   const et = v.ethType;
-  resetView(v);
+  v.clear();
   v.frameStart = fs;
   v.frameEnd = fe;
   v.vlanTci = tci;

@@ -103,7 +103,10 @@ export class PacketView {
   innerSport = 0;
   innerDport = 0;
 
-  /** Reset every field to its sentinel (the parser calls this first). */
+  /**
+   * Reset every field to its sentinel (the parser calls this first, per packet). Field by field on
+   * purpose: TypedArray.fill costs measurably more here than four plain stores.
+   */
   clear(): void {
     this.frameStart = 0;
     this.frameEnd = 0;
@@ -122,8 +125,8 @@ export class PacketView {
     this.isFragment = 0;
     this.dontFragment = 0;
     this.fragHeaderOff = -1;
-    this.saddr.fill(0);
-    this.daddr.fill(0);
+    zero4(this.saddr);
+    zero4(this.daddr);
     this.l4Off = -1;
     this.l4HeaderLen = 0;
     this.sport = 0;
@@ -137,9 +140,16 @@ export class PacketView {
     this.innerL3HeaderLen = 0;
     this.innerProto = 0;
     this.innerL4Off = -1;
-    this.innerSaddr.fill(0);
-    this.innerDaddr.fill(0);
+    zero4(this.innerSaddr);
+    zero4(this.innerDaddr);
     this.innerSport = 0;
     this.innerDport = 0;
   }
+}
+
+function zero4(a: Uint32Array): void {
+  a[0] = 0;
+  a[1] = 0;
+  a[2] = 0;
+  a[3] = 0;
 }
