@@ -71,12 +71,15 @@ export class DestLive {
     return Atomics.load(this.active, id) * 256 + Atomics.load(this.inactive, id);
   }
 
+  // Readers use plain loads: an aligned Int32 read cannot tear, the kernel reads dest->flags the same
+  // way, and these run per packet (isAvailable) where Atomics.load costs many times more. Writers
+  // stay atomic because several workers update the same word.
   isOverloaded(id: number): boolean {
-    return (Atomics.load(this.flags, id) & DEST_F_OVERLOAD) !== 0;
+    return (this.flags[id]! & DEST_F_OVERLOAD) !== 0;
   }
 
   isAvailable(id: number): boolean {
-    return (Atomics.load(this.flags, id) & DEST_F_AVAILABLE) !== 0;
+    return (this.flags[id]! & DEST_F_AVAILABLE) !== 0;
   }
 
   setAvailable(id: number, available: boolean): void {
