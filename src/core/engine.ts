@@ -569,41 +569,17 @@ export class Engine {
     const buf = batch.buf;
     switch (fwd) {
       case CONN_F_MASQ:
-        conns.readAddr(h, ADDR_D, this.a, 0);
-        rewriteAddrPort(buf, v, 1, this.a, 0, conns.dport[h]!, partial);
-        return emitToNeighbour(
-          batch,
-          i,
-          v.l3Off,
-          v.l3End,
-          v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-          this.net,
-          neigh,
-        );
       case CONN_F_FULLNAT:
+        // DNAT to the real server; FullNAT also SNATs to its local address so the RS answers us
         conns.readAddr(h, ADDR_D, this.a, 0);
         rewriteAddrPort(buf, v, 1, this.a, 0, conns.dport[h]!, partial);
-        conns.readAddr(h, ADDR_L, this.b, 0);
-        rewriteAddrPort(buf, v, 0, this.b, 0, conns.lport[h]!, partial);
-        return emitToNeighbour(
-          batch,
-          i,
-          v.l3Off,
-          v.l3End,
-          v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-          this.net,
-          neigh,
-        );
+        if (fwd === CONN_F_FULLNAT) {
+          conns.readAddr(h, ADDR_L, this.b, 0);
+          rewriteAddrPort(buf, v, 0, this.b, 0, conns.lport[h]!, partial);
+        }
+        return this.emitParsed(batch, i, neigh);
       case CONN_F_DROUTE:
-        return emitToNeighbour(
-          batch,
-          i,
-          v.l3Off,
-          v.l3End,
-          v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-          this.net,
-          neigh,
-        );
+        return this.emitParsed(batch, i, neigh);
       case CONN_F_TUNNEL:
         return this.tunnel(batch, i, h, destId, neigh, gso);
       default:
@@ -663,6 +639,9 @@ export class Engine {
     p.flags = snap.destTunFlags[destId]!;
     p.tunPort = snap.destTunPort[destId]!;
     conns.readAddr(h, ADDR_D, p.daddr, 0);
+    // no address of ours toward the RS (route without src, interface without an address): an outer
+    // header from 0.0.0.0 / :: would be dropped or misrouted, so drop here and count it
+    if (this.destHasSrc[destId] === 0) return -Drop.NoRoute;
     const s = destId * 4;
     p.saddr[0] = this.destSrc[s]!;
     p.saddr[1] = this.destSrc[s + 1]!;
@@ -712,15 +691,7 @@ export class Engine {
       rewriteAddrPort(buf, v, 1, this.b, 0, conns.cport[h]!, partial);
     }
     this.decrementTtl(buf, v);
-    return emitToNeighbour(
-      batch,
-      i,
-      v.l3Off,
-      v.l3End,
-      v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-      this.net,
-      neigh,
-    );
+    return this.emitParsed(batch, i, neigh);
   }
 
   private decrementTtl(buf: Uint8Array, v: PacketView): void {
@@ -812,15 +783,7 @@ export class Engine {
     if (r < 0) return r;
     this.decrementTtl(buf, v);
     this.account(h, DIR_OUT, batch, i);
-    return emitToNeighbour(
-      batch,
-      i,
-      v.l3Off,
-      v.l3End,
-      v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-      this.net,
-      neigh,
-    );
+    return this.emitParsed(batch, i, neigh);
   }
 
   private icmpToServer(batch: FrameBatch, i: number, h: number): number {
@@ -847,31 +810,27 @@ export class Engine {
       }
       const r = l4ChecksumSet(buf, v);
       if (r < 0) return r;
-      return emitToNeighbour(
-        batch,
-        i,
-        v.l3Off,
-        v.l3End,
-        v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-        this.net,
-        neigh,
-      );
+      return this.emitParsed(batch, i, neigh);
     }
-    if (fwd === CONN_F_DROUTE) {
-      return emitToNeighbour(
-        batch,
-        i,
-        v.l3Off,
-        v.l3End,
-        v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
-        this.net,
-        neigh,
-      );
-    }
+    if (fwd === CONN_F_DROUTE) return this.emitParsed(batch, i, neigh);
     return this.encapOne(batch, i, h, destId, neigh, v.l3Off, v.l3End, v.af);
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** Send the parsed packet (this.v, rewritten in place) as it now is to neighbour `neigh`. */
+  private emitParsed(batch: FrameBatch, i: number, neigh: number): number {
+    const v = this.v;
+    return emitToNeighbour(
+      batch,
+      i,
+      v.l3Off,
+      v.l3End,
+      v.af === AF_INET ? ETH_P_IP : ETH_P_IPV6,
+      this.net,
+      neigh,
+    );
+  }
 
   /** State machine, timers and counters for one packet of connection h in direction dir. */
   private account(h: number, dir: number, batch: FrameBatch, i: number): void {
@@ -969,13 +928,9 @@ export class Engine {
     this.a[1] = 0;
     this.a[2] = 0;
     this.a[3] = 0;
-    const net = this.net;
     const ifindex = batch.ifindex[i]!;
-    for (let k = 0; k < net.neighCount; k++) {
-      if (net.nAf[k] === AF_INET && net.nIf[k] === ifindex && net.nAddr[k * 4] === a.senderIp) {
-        net.setNeighbour(AF_INET, this.a, ifindex, a.senderMac, this.now);
-        return;
-      }
+    if (this.net.findNeighbour(AF_INET, this.a, 0, ifindex) >= 0) {
+      this.net.setNeighbour(AF_INET, this.a, ifindex, a.senderMac, this.now);
     }
   }
 

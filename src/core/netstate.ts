@@ -101,6 +101,8 @@ export class NetState {
   lastMtu = 0;
   readonly lastSrc = new Uint32Array(4);
   lastHasSrc = 0;
+  /** result of the last neighSlot probe: the entry index or -1 */
+  private lastNeighFound = -1;
 
   constructor(neighCapacity = 4096) {
     this.neighCap = neighCapacity;
@@ -295,12 +297,18 @@ export class NetState {
     return this.neighbour(af, addr, off, ifindex);
   }
 
-  /** Find or create the neighbour entry (af, addr, ifindex). -1 when the table is full. */
-  neighbour(af: number, addr: Uint32Array, off: number, ifindex: number): number {
+  /**
+   * Index slot of (af, addr, ifindex) in the open-addressing index: where the entry is, or the empty
+   * slot where it would go. Sets lastNeighFound.
+   */
+  private neighSlot(af: number, addr: Uint32Array, off: number, ifindex: number): number {
     let slot = this.neighHash(af, addr, off, ifindex);
     for (;;) {
       const e = this.nIndex[slot]!;
-      if (e === 0) break;
+      if (e === 0) {
+        this.lastNeighFound = -1;
+        return slot;
+      }
       const i = e - 1;
       const b = i * 4;
       if (
@@ -310,10 +318,24 @@ export class NetState {
         this.nAddr[b + 1] === addr[off + 1] &&
         this.nAddr[b + 2] === addr[off + 2] &&
         this.nAddr[b + 3] === addr[off + 3]
-      )
-        return i;
+      ) {
+        this.lastNeighFound = i;
+        return slot;
+      }
       slot = (slot + 1) & this.nIndexMask;
     }
+  }
+
+  /** The neighbour entry (af, addr, ifindex) if it exists, else -1 (never creates one). */
+  findNeighbour(af: number, addr: Uint32Array, off: number, ifindex: number): number {
+    this.neighSlot(af, addr, off, ifindex);
+    return this.lastNeighFound;
+  }
+
+  /** Find or create the neighbour entry (af, addr, ifindex). -1 when the table is full. */
+  neighbour(af: number, addr: Uint32Array, off: number, ifindex: number): number {
+    const slot = this.neighSlot(af, addr, off, ifindex);
+    if (this.lastNeighFound >= 0) return this.lastNeighFound;
     if (this.neighCount === this.neighCap) return -1;
     const i = this.neighCount++;
     this.nAf[i] = af;
