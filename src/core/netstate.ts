@@ -89,6 +89,11 @@ export class NetState {
   readonly nMac: Uint8Array;
   readonly nState: Uint8Array;
   readonly nUpdated: Float64Array;
+  /**
+   * The 12 MAC bytes of a frame to neighbour i (its MAC, then its interface's MAC) as three big-endian
+   * words, kept current by setNeighbour/setInterface so output writes three words, not twelve bytes.
+   */
+  readonly nHdr: Uint32Array;
   /** open-addressing index over neighbours: slot -> neighbour index + 1 (0 = empty) */
   private readonly nIndex: Int32Array;
   private readonly nIndexMask: number;
@@ -112,6 +117,7 @@ export class NetState {
     this.nMac = new Uint8Array(neighCapacity * 6);
     this.nState = new Uint8Array(neighCapacity);
     this.nUpdated = new Float64Array(neighCapacity);
+    this.nHdr = new Uint32Array(neighCapacity * 3);
     let slots = 16;
     while (slots < neighCapacity * 2) slots *= 2;
     this.nIndex = new Int32Array(slots);
@@ -138,6 +144,7 @@ export class NetState {
     this.ifHasAddr4[i] = 0;
     this.ifHasAddr6[i] = 0;
     for (const a of info.addresses ?? []) this.addAddress(i, a.af, a.words);
+    for (let n = 0; n < this.neighCount; n++) if (this.nIf[n] === i) this.refreshHeader(n);
     this.generation++;
   }
 
@@ -351,9 +358,21 @@ export class NetState {
     const i = this.neighbour(af, addr, 0, ifindex);
     if (i < 0) return -1;
     this.nMac.set(mac.subarray(0, 6), i * 6);
+    this.refreshHeader(i);
     this.nState[i] = NEIGH_REACHABLE;
     this.nUpdated[i] = now;
     return i;
+  }
+
+  private refreshHeader(n: number): void {
+    const m = this.nMac;
+    const f = this.ifMac;
+    const a = n * 6;
+    const b = this.nIf[n]! * 6;
+    const h = n * 3;
+    this.nHdr[h] = ((m[a]! << 24) | (m[a + 1]! << 16) | (m[a + 2]! << 8) | m[a + 3]!) >>> 0;
+    this.nHdr[h + 1] = ((m[a + 4]! << 24) | (m[a + 5]! << 16) | (f[b]! << 8) | f[b + 1]!) >>> 0;
+    this.nHdr[h + 2] = ((f[b + 2]! << 24) | (f[b + 3]! << 16) | (f[b + 4]! << 8) | f[b + 5]!) >>> 0;
   }
 
   /** Can a frame be sent to neighbour i now? */

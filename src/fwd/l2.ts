@@ -31,16 +31,14 @@ export function emitToNeighbour(
   if (!net.neighUsable(neigh)) return -Drop.NoNeighbour;
   const start = l3Off - ETH_HLEN;
   if (start < batch.slotBase(i)) return -Drop.TunnelHeadroomExhausted;
-  const buf = batch.buf;
   const ifindex = net.nIf[neigh]!;
-  const macOff = neigh * 6;
-  const ifMacOff = ifindex * 6;
-  for (let k = 0; k < 6; k++) {
-    buf[start + k] = net.nMac[macOff + k]!;
-    buf[start + 6 + k] = net.ifMac[ifMacOff + k]!;
-  }
-  buf[start + 12] = ethType >>> 8;
-  buf[start + 13] = ethType & 0xff;
+  const dv = batch.dv;
+  const hdr = net.nHdr;
+  const h = neigh * 3;
+  dv.setUint32(start, hdr[h]!);
+  dv.setUint32(start + 4, hdr[h + 1]!);
+  dv.setUint32(start + 8, hdr[h + 2]!);
+  dv.setUint16(start + 12, ethType);
   const shift = batch.start[i]! - start;
   if (shift !== 0 && (batch.vnetFlags[i]! & VNET_F_NEEDS_CSUM) !== 0) {
     batch.csumStart[i] = batch.csumStart[i]! + shift;

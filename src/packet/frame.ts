@@ -49,6 +49,8 @@ export class FrameBatch {
   readonly rxCapacity: number;
   readonly slotSize: number;
   readonly buf: Uint8Array;
+  /** the same bytes for multi-byte big-endian stores (Ethernet header words) */
+  readonly dv: DataView;
   /** received frames occupy [0, count) */
   count = 0;
   /** received plus generated frames occupy [0, total) */
@@ -83,6 +85,7 @@ export class FrameBatch {
     this.slotSize = slotSize;
     const bytes = capacity * slotSize;
     this.buf = new Uint8Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.dv = new DataView(this.buf.buffer);
     this.start = new Int32Array(capacity);
     this.len = new Int32Array(capacity);
     this.ifindex = new Int32Array(capacity);
