@@ -226,7 +226,17 @@ export function tcpStateTransition(
     if (dir === DIR_OUTPUT) table.flags[h] = f & ~CONN_F_NOOUTPUT;
     else d = DIR_INPUT_ONLY;
   }
-  const next = tcpNextState(d, tcpFlags, table.state[h]!);
+  const cur = table.state[h]!;
+  const next = tcpNextState(d, tcpFlags, cur);
+  if (next === cur) {
+    // Most packets of a flow: no accounting change (INACTIVE already matches the state), only the
+    // timer re-arm to the state's timeout (read each time, so `--set` applies at once).
+    if ((f & CONN_F_TEMPLATE) !== 0) return next;
+    const t = timeouts.tcpMs(next);
+    table.timeout[h] = t;
+    table.setExpiry(h, nowMs + t);
+    return next;
+  }
   setTcpState(table, timeouts, h, next, nowMs);
   return next;
 }

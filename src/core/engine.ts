@@ -47,7 +47,7 @@ import {
   TCP_RST,
   TCP_SYN,
 } from '../packet/view.js';
-import { ipv4DecrementTtl, l4ChecksumSet } from '../packet/checksum.js';
+import { l4ChecksumSet } from '../packet/checksum.js';
 import { EncapParams, encapsulate, tunnelOverhead, TUN_GRE, TUN_GUE, TUN_IPIP } from '../packet/encap.js';
 import {
   ICMP_KIND_PORT_UNREACH,
@@ -173,6 +173,8 @@ export class Engine {
   generated = 0;
 
   private snap: ServiceSnapshot | null = null;
+  /** the snapshot has a fwmark service: its packets may go to any address, not only a VIP */
+  private anyFwmark = false;
   private schedById = new Map<number, SchedSlot>();
   /** by service index in the current snapshot */
   private scheds: Array<Scheduler | null> = [];
@@ -287,6 +289,7 @@ export class Engine {
       this.destNeighGen.fill(-1);
     }
     this.snap = s;
+    this.anyFwmark = s.services.some((svc) => svc.fwmark !== 0);
   }
 
   get snapshot(): ServiceSnapshot | null {
@@ -356,7 +359,13 @@ export class Engine {
       return 0;
     }
     const conns = this.conns;
-    let h = conns.lookupIn(proto, v.af, v.saddr, 0, v.sport, v.daddr, 0, v.dport);
+    const snap = this.snap;
+    // Client -> VIP packets can only be addressed to a VIP (or, with fwmark services, anywhere). The
+    // VIP set is small and cache-hot; the IN probe it saves a reply is a cache miss at scale.
+    let h = -1;
+    if (snap === null || this.anyFwmark || snap.isVip(v.af, v.daddr)) {
+      h = conns.lookupIn(proto, v.af, v.saddr, 0, v.sport, v.daddr, 0, v.dport);
+    }
     if (h >= 0) {
       if (proto === IPPROTO_TCP && this.reuseExpected(h)) {
         conns.unhash(h);
@@ -370,7 +379,6 @@ export class Engine {
       const o = conns.lookupOut(proto, v.af, v.saddr, 0, v.sport, v.daddr, 0, v.dport);
       if (o >= 0) return this.outbound(batch, i, o);
     }
-    const snap = this.snap;
     if (snap === null) return 0;
     const fwmark = this.fwmarkOf !== null ? this.fwmarkOf(v) : 0;
     const si = snap.findService(v.af, proto, v.daddr, v.dport, fwmark);
@@ -685,18 +693,12 @@ export class Engine {
     if (v.isFragment !== 0) this.rememberFragment(h, DIR_OUT);
     const partial = (batch.vnetFlags[i]! & VNET_F_NEEDS_CSUM) !== 0;
     conns.readAddr(h, ADDR_V, this.a, 0);
-    rewriteAddrPort(buf, v, 0, this.a, 0, conns.vport[h]!, partial);
+    rewriteAddrPort(buf, v, 0, this.a, 0, conns.vport[h]!, partial, 1);
     if ((conns.flags[h]! & CONN_F_FWD_MASK) === CONN_F_FULLNAT) {
       conns.readAddr(h, ADDR_C, this.b, 0);
       rewriteAddrPort(buf, v, 1, this.b, 0, conns.cport[h]!, partial);
     }
-    this.decrementTtl(buf, v);
     return this.emitParsed(batch, i, neigh);
-  }
-
-  private decrementTtl(buf: Uint8Array, v: PacketView): void {
-    if (v.af === AF_INET) ipv4DecrementTtl(buf, v.l3Off);
-    else buf[v.l3Off + 7] = buf[v.l3Off + 7]! - 1;
   }
 
   // ------------------------------------------------------------------ fragments
@@ -773,7 +775,7 @@ export class Engine {
     // inner: RS address:port -> VIP:vport; FullNAT: local address:port -> client
     conns.readAddr(h, ADDR_V, this.a, 0);
     rewriteInner(buf, v, 1, this.a, 0, conns.vport[h]!);
-    rewriteAddrPort(buf, v, 0, this.a, 0, -1, false);
+    rewriteAddrPort(buf, v, 0, this.a, 0, -1, false, 1);
     if (fullnat) {
       conns.readAddr(h, ADDR_C, this.b, 0);
       rewriteInner(buf, v, 0, this.b, 0, conns.cport[h]!);
@@ -781,7 +783,6 @@ export class Engine {
     }
     const r = l4ChecksumSet(buf, v);
     if (r < 0) return r;
-    this.decrementTtl(buf, v);
     this.account(h, DIR_OUT, batch, i);
     return this.emitParsed(batch, i, neigh);
   }
