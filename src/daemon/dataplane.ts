@@ -101,12 +101,7 @@ export class DataPlane {
     d.sync();
     d.engine.tick(now);
     this.deps.onTick?.(d, now);
-    if (this.deps.housekeeping) {
-      d.batch.reset();
-      this.deps.housekeeping(d, now);
-      if (d.batch.total > 0) this.driver.complete(d.batch);
-      d.batch.reset();
-    }
+    this.runHousekeeping(now);
   }
 
   /** Run an ipvsadm command. When it changed the table, the engine keeps the old table until commit(). */
@@ -121,6 +116,28 @@ export class DataPlane {
   commit(): void {
     this.director.holdSnapshot = false;
     this.director.sync();
+    this.resolveDestinations();
+  }
+
+  /**
+   * Create neighbour entries for every real server's next hop now, so probes go out before the first
+   * client arrives instead of its SYN being dropped while the neighbour is unknown.
+   */
+  resolveDestinations(): void {
+    const net = this.director.net;
+    for (const svc of this.director.services.list())
+      for (const dst of svc.dests)
+        if (!this.director.net.isLocal(dst.af, dst.addr, 0)) net.resolve(dst.af, dst.addr, 0);
+    this.runHousekeeping(monotonicMs());
+  }
+
+  private runHousekeeping(now: number): void {
+    if (!this.deps.housekeeping) return;
+    const d = this.director;
+    d.batch.reset();
+    this.deps.housekeeping(d, now);
+    if (d.batch.total > 0) this.driver.complete(d.batch);
+    d.batch.reset();
   }
 
   currentSpec(): unknown {
@@ -129,6 +146,7 @@ export class DataPlane {
 
   applyNet(model: unknown): void {
     this.deps.applyNet?.(this.director, model);
+    this.resolveDestinations();
   }
 
   setCapture(interfaces: { ifindex: number; name: string }[]): void {
