@@ -34,6 +34,7 @@ import { type AddrEntry, type PortTuple, type PrefixTuple, type SteeringSpec } f
 export const NFT_TABLE = 'lvsd';
 const T = `netdev ${NFT_TABLE}`;
 export const RESERVED_PORTS_PATH = '/proc/sys/net/ipv4/ip_local_reserved_ports';
+export const LOCAL_PORT_RANGE_PATH = '/proc/sys/net/ipv4/ip_local_port_range';
 /** Before other netdev ingress tables of the host (their priorities default to 0). */
 export const INGRESS_PRIORITY = -500;
 
@@ -77,6 +78,8 @@ export interface NftSteeringOptions {
   readonly timeoutMs?: number;
   /** manage ip_local_reserved_ports for FullNAT (default true) */
   readonly reservePorts?: boolean;
+  /** told about a FullNAT range that reserves the whole ephemeral range (ip_local_port_range) */
+  readonly onWarning?: (message: string) => void;
 }
 
 // ---------------------------------------------------------------- sets and script text
@@ -318,6 +321,7 @@ export class NftSteering {
   private readonly run: CommandRunner;
   private readonly timeoutMs: number;
   private readonly reservePorts: boolean;
+  private readonly onWarning: (message: string) => void;
   /** what the kernel holds now (element text by set), devices attached, reserved ports written */
   private elems: Elems | null = null;
   private devices = new Set<string>();
@@ -330,6 +334,7 @@ export class NftSteering {
     this.run = opts.run ?? localRunner;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.reservePorts = opts.reservePorts ?? true;
+    this.onWarning = opts.onWarning ?? (() => {});
   }
 
   get started(): boolean {
@@ -455,8 +460,29 @@ export class NftSteering {
 
   private async setReserved(ours: string): Promise<void> {
     if (!this.reservePorts || ours === this.reserved) return;
+    await this.checkEphemeral(ours);
     await this.writeSysctl(mergeReserved(this.origReserved ?? '', ours));
     this.reserved = ours;
+  }
+
+  /**
+   * Reserved ports are skipped when the kernel picks an ephemeral port (ip-sysctl.rst,
+   * ip_local_reserved_ports); reserving all of ip_local_port_range leaves the namespace's own
+   * connect() and unbound sendto() with EADDRNOTAVAIL. Worth a warning, not a refusal: the range
+   * must match the engine's FullNAT allocator, which the operator configures.
+   */
+  private async checkEphemeral(ours: string): Promise<void> {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(ours);
+    if (m === null) return;
+    const lo = Number(m[1]);
+    const hi = Number(m[2] ?? m[1]);
+    const r = await this.run(['cat', LOCAL_PORT_RANGE_PATH], '', this.timeoutMs);
+    const e = r.stdout.trim().split(/\s+/).map(Number);
+    if (r.code === 0 && e.length === 2 && lo <= e[0]! && hi >= e[1]!)
+      this.onWarning(
+        `FullNAT port range ${ours} reserves the whole ephemeral range ${e[0]}-${e[1]}: ` +
+          'local outgoing connections in this namespace will fail (EADDRNOTAVAIL); narrow the range',
+      );
   }
 
   private async readSysctl(): Promise<string> {

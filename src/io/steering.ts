@@ -158,6 +158,20 @@ function checkRange(lo: number, hi: number, what: string): void {
     throw bad(`bad ${what} port range ${lo}-${hi}`);
 }
 
+function isAnyPort(t: PortTuple): boolean {
+  return t.portLo === 0 && t.portHi === 65535;
+}
+
+/**
+ * An any-port tuple subsumes exact ports of the same (af, addr, proto): dropping those keeps every
+ * backend's sets free of overlapping elements (nft interval sets reject overlaps).
+ */
+function dropSubsumed(list: readonly PortTuple[]): PortTuple[] {
+  const key = (t: PortTuple): string => `${t.af}|${t.addr}|${t.proto}`;
+  const any = new Set(list.filter(isAnyPort).map(key));
+  return list.filter((t) => isAnyPort(t) || !any.has(key(t)));
+}
+
 /**
  * Derive the steering spec from the service table (or one of its snapshots) and the director's
  * current addresses. Pure; throws LvsError(ERR_LVS_INVALID_ARGUMENT) on malformed input.
@@ -255,19 +269,8 @@ export function deriveSteering(source: ServiceSnapshot | ServiceTable, input: St
     fwmark.push({ af, addr: formatAddress(af, p.words), prefixLen, proto: r.proto, portLo, portHi });
   }
 
-  // An any-port entry subsumes exact ports of the same (af, addr, proto): keep sets free of overlaps.
-  const anyPort = new Set(
-    services.filter((t) => t.portHi - t.portLo === 65535).map((t) => `${t.af}|${t.addr}|${t.proto}`),
-  );
-  const svc = services.filter((t) =>
-    t.portLo === 0 && t.portHi === 65535 ? true : !anyPort.has(`${t.af}|${t.addr}|${t.proto}`),
-  );
-  const natAny = new Set(
-    natReturn.filter((t) => t.portHi - t.portLo === 65535).map((t) => `${t.af}|${t.addr}|${t.proto}`),
-  );
-  const nat = natReturn.filter((t) =>
-    t.portLo === 0 && t.portHi === 65535 ? true : !natAny.has(`${t.af}|${t.addr}|${t.proto}`),
-  );
+  const svc = dropSubsumed(services);
+  const nat = dropSubsumed(natReturn);
 
   const interfaces = [...new Set(input.interfaces)].sort();
   for (const i of interfaces)

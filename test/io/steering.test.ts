@@ -18,6 +18,7 @@ import {
   removalsScript,
   nftElements,
   NftSteering,
+  LOCAL_PORT_RANGE_PATH,
   type CommandRunner,
 } from '../../src/io/nft.js';
 
@@ -198,6 +199,8 @@ function fakeRunner(fail?: (argv: readonly string[], stdin: string) => string | 
     calls.push({ argv, stdin });
     const err = fail?.(argv, stdin) ?? null;
     if (err !== null) return { code: 1, stdout: '', stderr: err };
+    if (argv[0] === 'cat' && argv[1] === LOCAL_PORT_RANGE_PATH)
+      return { code: 0, stdout: '32768\t60999\n', stderr: '' };
     if (argv[0] === 'cat') return { code: 0, stdout: sysctl.value, stderr: '' };
     if (argv[0] === 'sh') sysctl.value = stdin;
     return { code: 0, stdout: '', stderr: '' };
@@ -268,4 +271,16 @@ test('NftSteering: nft errors become LvsError with nft stderr; a bad device does
   assert.deepEqual(m.state().interfaces, ['eth0']);
   assert.ok(!g.calls.some((c) => c.argv[0] === 'cat' || c.argv[0] === 'sh'));
   await assert.rejects(new NftSteering({ run: g.run }).applyAdditions(emptySteering()), /not started/);
+});
+
+test('NftSteering: warns when the FullNAT range would reserve every ephemeral port', async () => {
+  const f = fakeRunner();
+  const warnings: string[] = [];
+  const n = new NftSteering({ run: f.run, onWarning: (m) => warnings.push(m) });
+  await n.start(deriveSteering(sampleTable(), sampleInput)); // 40000-40999: fine
+  assert.deepEqual(warnings, []);
+  await n.apply(deriveSteering(sampleTable(), { ...sampleInput, fullnatPorts: { lo: 1024, hi: 65535 } }));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /32768-60999/);
+  assert.equal(f.sysctl.value, '8080,1024-65535\n');
 });
