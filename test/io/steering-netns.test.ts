@@ -93,7 +93,10 @@ while True:
 
 const children: ChildProcess[] = [];
 function listen(n: string, port: number, reply: string, bind?: string): void {
-  const addr = `TCP-LISTEN:${port},reuseaddr,fork${bind ? `,bind=${bind}` : ''}`;
+  // without a bind address: both families (TCP6-LISTEN with ipv6only=0)
+  const addr = bind
+    ? `TCP-LISTEN:${port},reuseaddr,fork,bind=${bind}`
+    : `TCP6-LISTEN:${port},ipv6only=0,reuseaddr,fork`;
   const c = spawn('ip', ['netns', 'exec', n, 'socat', addr, `SYSTEM:echo ${reply}`], { stdio: 'ignore' });
   children.push(c);
 }
@@ -118,10 +121,11 @@ const table = new ServiceTable({ isScheduler: () => true });
 const svc8080 = { af: 4, proto: IPPROTO_TCP, addr: w(VIP), port: 8080 };
 let steering: NftSteering;
 let local: string[] = [];
+let local6: string[] = [];
 
 function spec(interfaces = ['dc', 'dp']): SteeringSpec {
   return deriveSteering(table, {
-    local: { addrs4: local },
+    local: { addrs4: local, addrs6: local6 },
     interfaces,
     fullnatPorts: { lo: 40000, hi: 40099 },
   });
@@ -136,6 +140,9 @@ before(async () => {
     [D, `addr add ${DIP}/24 dev dp`],
     [D, `addr add ${VIP}/24 dev dp label dp:0`],
     [D, 'addr add 10.201.2.1/24 dev dc'],
+    [D, 'addr add fd00:201::1/64 dev dp nodad'],
+    [D, 'addr add fd00:201::100/64 dev dp nodad'],
+    [P, 'addr add fd00:201::2/64 dev pd nodad'],
     [D, 'link set dp up'],
     [D, 'link set dc up'],
     [D, 'link set lo up'],
@@ -152,14 +159,16 @@ before(async () => {
   for (const [n, c] of cmds) await exec('ip', ['-n', n, ...c.split(' ')]);
   await ns(D, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
   // the director's own addresses, as the daemon would read them
-  const addrs = JSON.parse(await ns(D, 'ip', '-j', '-4', 'addr', 'show')) as {
-    addr_info: { local: string }[];
+  const addrs = JSON.parse(await ns(D, 'ip', '-j', 'addr', 'show')) as {
+    addr_info: { family: string; local: string }[];
   }[];
-  local = addrs.flatMap((i) => i.addr_info.map((a) => a.local));
+  local = addrs.flatMap((i) => i.addr_info.filter((a) => a.family === 'inet').map((a) => a.local));
+  local6 = addrs.flatMap((i) => i.addr_info.filter((a) => a.family === 'inet6').map((a) => a.local));
   listen(D, 8080, 'director');
   listen(C, 5000, 'client');
   listen(P, 9090, 'realserver', RIP);
   table.addService(svc8080);
+  table.addService({ af: 6, proto: IPPROTO_TCP, addr: w('fd00:201::100'), port: 8080 });
   table.addDest(svc8080, { addr: w(RIP), port: 9090, fwd: FWD_MASQ });
   table.addDest(svc8080, { addr: w(RIP), port: 9191, fwd: FWD_MASQ });
   steering = new NftSteering({ run: netnsRunner(D) });
@@ -201,6 +210,9 @@ test(
     await ns(P, 'ip', 'neigh', 'flush', 'all');
     assert.equal(await connect(P, `${VIP}:8080`), 'timed out');
     assert.equal(await connect(P, `${DIP}:8080`), 'director');
+    // IPv6 likewise
+    assert.equal(await connect(P, '[fd00:201::100]:8080'), 'timed out');
+    assert.equal(await connectEventually(P, '[fd00:201::1]:8080'), 'director');
     // ARP for the VIP and ICMP echo stay with the kernel
     assert.match(await ns(P, 'ip', 'neigh', 'show', VIP), /lladdr/);
     assert.equal(await ping(P, VIP), true);
