@@ -24,22 +24,22 @@ import { LvsError } from '../errors.js';
 import { Logger } from './log.js';
 import { netnsInode } from './paths.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
+import type { LocalAddresses, SteeringSpec } from '../io/steering.js';
 
 export const LVSD_VERSION = '0.1.0';
 
-/** Steering backend as the daemon drives it (nftables now). */
+/** Steering backend as the daemon drives it (nftables now); specs come from the data plane. */
 export interface SteeringBackend {
-  start(): Promise<void>;
+  /** Remove a stale table and install `spec`. */
+  start(spec: SteeringSpec): Promise<void>;
   /** Remove what `next` no longer contains. */
-  applyRemovals(next: unknown): Promise<void>;
-  /** Add what `next` contains that is not installed yet. */
-  applyAdditions(next: unknown): Promise<void>;
-  /** Interfaces the ingress rules attach to. */
-  setInterfaces(names: string[]): Promise<void>;
+  applyRemovals(next: SteeringSpec): Promise<void>;
+  /** Add what `next` contains that is not installed yet (devices included). */
+  applyAdditions(next: SteeringSpec): Promise<void>;
   stop(): Promise<void>;
   status(): unknown;
   /** The socket filter for the same spec, or null to capture everything. */
-  socketFilter(spec: unknown): Uint8Array | null;
+  socketFilter(spec: SteeringSpec): Uint8Array | null;
 }
 
 /** Source of the network model (rtnetlink mirror). */
@@ -51,6 +51,7 @@ export interface NetSource {
   /** Non-loopback interfaces that exist at all (the daemon exits when none is left). */
   nonLoopbackCount(): number;
   /** Local addresses, for steering's "VIP is configured here" and the own-address exception. */
+  local(): LocalAddresses;
   stop(): void;
 }
 
@@ -87,6 +88,7 @@ export class Daemon {
   private stopping: Promise<void> | null = null;
   private readonly startedAt = new Date().toISOString();
   private netSync: Promise<void> = Promise.resolve();
+  private steeringUp = false;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
@@ -119,8 +121,10 @@ export class Daemon {
         await this.pushNet();
       }
       if (this.parts.steering) {
-        await this.parts.steering.start();
-        await this.applySpec(await this.call({ t: 'spec', id: 0 }));
+        const spec = (await this.call({ t: 'spec', id: 0 })) as SteeringSpec;
+        await this.parts.steering.start(spec);
+        this.steeringUp = true;
+        await this.call({ t: 'filter', id: 0, prog: this.parts.steering.socketFilter(spec) });
       }
     } catch (e) {
       log.error('start failed', { error: String(e) });
@@ -195,15 +199,23 @@ export class Daemon {
       return;
     }
     const capture = net.capture();
-    const spec = await this.call({ t: 'net', id: 0, model: net.model(), capture });
-    if (this.parts.steering) {
-      await this.parts.steering.setInterfaces(capture.map((c) => c.name));
-      await this.applySpec(spec);
-    }
+    const spec = (await this.call({
+      t: 'net',
+      id: 0,
+      model: net.model(),
+      capture,
+      local: net.local(),
+    })) as SteeringSpec;
+    // before steering has started (daemon start) the spec is installed by start()
+    if (this.parts.steering && this.steeringStarted) await this.applySpec(spec);
+  }
+
+  private get steeringStarted(): boolean {
+    return this.steeringUp;
   }
 
   /** Bring steering to `spec` (both directions) and update the socket filter. */
-  private async applySpec(spec: unknown): Promise<void> {
+  private async applySpec(spec: SteeringSpec): Promise<void> {
     const st = this.parts.steering;
     if (!st) return;
     await st.applyRemovals(spec);
@@ -252,7 +264,7 @@ export class Daemon {
       id: 0,
       argv: args.argv,
       ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
-    })) as { result: IpvsadmResult & { changed: boolean }; spec: unknown };
+    })) as { result: IpvsadmResult & { changed: boolean }; spec: SteeringSpec };
     const r = out.result;
     if (r.changed) {
       const st = this.parts.steering;
@@ -282,7 +294,8 @@ export class Daemon {
         }
       };
       await step('control socket', () => this.server?.close());
-      await step('steering', () => this.parts.steering?.stop());
+      await step('steering', () => (this.steeringUp ? this.parts.steering?.stop() : undefined));
+      this.steeringUp = false;
       await step('data plane', async () => {
         if (!this.worker) return;
         const w = this.worker;

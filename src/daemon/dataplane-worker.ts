@@ -38,8 +38,9 @@ async function run(): Promise<void> {
       case 'spec':
         return plane.currentSpec();
       case 'net':
-        plane.applyNet(m.model);
         plane.setCapture(m.capture);
+        plane.setLocal(m.local);
+        plane.applyNet(m.model);
         return plane.currentSpec();
       case 'filter':
         plane.setFilter(m.prog);

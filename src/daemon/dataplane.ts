@@ -15,6 +15,7 @@
 import { Director, type DirectorOptions } from '../core/director.js';
 import type { PacketDriver } from '../io/driver.js';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
+import type { LocalAddresses, SteeringInput, SteeringSpec } from '../io/steering.js';
 
 export const MAX_TURN_BATCHES = 16;
 export const TICK_MS = 100;
@@ -30,7 +31,7 @@ export interface ExecResult {
 export interface DataPlaneDeps {
   execute(argv: string[], stdin: string | undefined, director: Director, nowMs: number): ExecResult;
   /** Steering specification for the current service table (plain, serialisable). */
-  deriveSpec(director: Director): unknown;
+  deriveSpec(director: Director, input: SteeringInput): SteeringSpec;
   /** Rebuild interfaces, addresses, routes and neighbours from the control thread's mirror. */
   applyNet?(director: Director, model: unknown): void;
   /** Between batches: emit neighbour probes etc. into the batch (frames with VERDICT_TX). */
@@ -61,6 +62,7 @@ export class DataPlane {
   busyTurns = 0;
   rxFrames = 0;
   private readonly captured = new Map<number, string>();
+  private local: LocalAddresses = {};
 
   constructor(
     private readonly driver: WakingDriver,
@@ -105,11 +107,11 @@ export class DataPlane {
   }
 
   /** Run an ipvsadm command. When it changed the table, the engine keeps the old table until commit(). */
-  ipvsadm(argv: string[], stdin: string | undefined): { result: ExecResult; spec: unknown } {
+  ipvsadm(argv: string[], stdin: string | undefined): { result: ExecResult; spec: SteeringSpec } {
     const d = this.director;
     const result = this.deps.execute(argv, stdin, d, monotonicMs());
     if (result.changed) d.holdSnapshot = true;
-    return { result, spec: this.deps.deriveSpec(d) };
+    return { result, spec: this.currentSpec() };
   }
 
   /** Adopt the held table change. */
@@ -140,8 +142,15 @@ export class DataPlane {
     d.batch.reset();
   }
 
-  currentSpec(): unknown {
-    return this.deps.deriveSpec(this.director);
+  currentSpec(): SteeringSpec {
+    return this.deps.deriveSpec(this.director, {
+      local: this.local,
+      interfaces: [...this.captured.values()].sort(),
+    });
+  }
+
+  setLocal(local: LocalAddresses): void {
+    this.local = local;
   }
 
   applyNet(model: unknown): void {

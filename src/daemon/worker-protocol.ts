@@ -1,3 +1,5 @@
+import type { LocalAddresses } from '../io/steering.js';
+
 /**
  * Messages between the daemon's control thread and its data-plane worker. Every request carries an
  * id and gets exactly one reply with the same id.
@@ -6,7 +8,13 @@ export type ToWorker =
   | { t: 'ipvsadm'; id: number; argv: string[]; stdin?: string }
   | { t: 'commit'; id: number }
   | { t: 'spec'; id: number }
-  | { t: 'net'; id: number; model: unknown; capture: { ifindex: number; name: string }[] }
+  | {
+      t: 'net';
+      id: number;
+      model: unknown;
+      capture: { ifindex: number; name: string }[];
+      local: LocalAddresses;
+    }
   | { t: 'filter'; id: number; prog: Uint8Array | null }
   | { t: 'status'; id: number }
   | { t: 'stop'; id: number };
