@@ -16,7 +16,6 @@ import fs from 'node:fs';
 import { AfPacketDriver } from '../../src/io/afpacket.js';
 import { native } from '../../src/io/native.js';
 import {
-  FrameBatch,
   SLOT_SIZE_GSO,
   VERDICT_KERNEL,
   VERDICT_TX,
@@ -47,7 +46,8 @@ function macOf(name: string): Uint8Array {
 
 function runAgent(): void {
   const driver = new AfPacketDriver();
-  const batch = new FrameBatch(64, SLOT_SIZE_GSO);
+  const batch = AfPacketDriver.createBatch();
+  assert.equal(batch.slotSize, SLOT_SIZE_GSO);
   let mode: 'idle' | 'capture' | 'forward' = 'idle';
   let captured: FrameSummary[] = [];
   const mac6 = (): Uint8Array => new Uint8Array(6);
