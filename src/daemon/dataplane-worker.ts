@@ -6,14 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DataPlane, type WakingDriver } from './dataplane.js';
 import { planeDeps } from './plane-deps.js';
 import { MemoryWire } from '../io/memory.js';
+import { AfPacketDriver } from '../io/afpacket.js';
 import { SLOT_SIZE_GSO } from '../packet/frame.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 
-async function makeDriver(kind: WorkerOptions['driver']): Promise<WakingDriver> {
+function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   if (kind === 'memory') return new MemoryWire();
-  const specifier = '../io/afpacket.js'; // TODO(issue 3): static import once the addon lands
-  const mod = (await import(specifier)) as { AfPacketDriver: new () => WakingDriver };
-  return new mod.AfPacketDriver();
+  return new AfPacketDriver();
 }
 
 async function run(): Promise<void> {
@@ -21,7 +20,7 @@ async function run(): Promise<void> {
   if (!port) throw new Error('dataplane-worker must run in a worker thread');
   const opts = workerData as WorkerOptions;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const driver = await makeDriver(opts.driver);
+  const driver = makeDriver(opts.driver);
   const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,
     batchSize: opts.batchSize,

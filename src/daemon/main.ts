@@ -3,7 +3,6 @@
  * until SIGTERM/SIGINT or `lvsd stop`. Options are few on purpose; the table comes from ipvsadm (and
  * keepalived.conf in a later issue).
  */
-import type net from 'node:net';
 import { Daemon, DEFAULT_DAEMON_OPTIONS, type DaemonParts } from './daemon.js';
 import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
@@ -123,17 +122,4 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   await daemon.stopped;
   return 0;
-}
-
-/** Peer check for the control socket: only uid 0 may drive the director (SO_PEERCRED). */
-export function rootPeerCheck(peerCred: (fd: number) => { uid: number }): (s: net.Socket) => string | null {
-  return (s) => {
-    const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) return 'cannot verify the peer';
-    try {
-      return peerCred(fd).uid === 0 ? null : 'Permission denied (you must be root)';
-    } catch {
-      return 'cannot verify the peer';
-    }
-  };
 }

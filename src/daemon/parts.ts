@@ -7,6 +7,8 @@ import type { Logger } from './log.js';
 import { NftSteering } from '../io/nft.js';
 import { compileSocketFilter } from '../io/bpf.js';
 import type { SteeringSpec } from '../io/steering.js';
+import { native } from '../io/native.js';
+import { rootPeerCheck } from './peer.js';
 
 export function nftSteeringBackend(logger: Logger): SteeringBackend {
   const nft = new NftSteering({ onWarning: (m) => logger.warn(m) });
@@ -46,6 +48,6 @@ export async function buildParts(opts: {
   return {
     steering: opts.steering && opts.driver !== 'memory' ? nftSteeringBackend(opts.logger) : null,
     net: null,
-    checkPeer: () => null,
+    checkPeer: rootPeerCheck((fd) => native.peerCred(fd)),
   };
 }
