@@ -32,6 +32,14 @@ export async function main(argv: string[]): Promise<number> {
       const { runSimulation } = await import('./simulate.js');
       return runSimulation(argv.slice(1));
     }
+    case 'realserver': {
+      const { realserverMain } = await import('./realserver.js');
+      return realserverMain(argv.slice(1));
+    }
+    case 'doctor': {
+      const { doctorMain } = await import('./doctor.js');
+      return doctorMain(argv.slice(1));
+    }
     default:
       process.stderr.write(`lvsd: unknown command '${cmd}'\nTry 'lvsd --help' for more information.\n`);
       return 2;
