@@ -64,6 +64,14 @@ export async function loadNative(): Promise<AgentNative & Record<string, unknown
       1,
     );
   }
+  if (mod.nativeAvailable === false) {
+    const why = (mod.nativeLoadError as Error | null)?.message ?? 'unknown error';
+    throw new LvsError(
+      'ERR_LVS_UNSUPPORTED',
+      `the packet I/O addon is not built (${why}); run \`npm install\``,
+      1,
+    );
+  }
   const api = (mod.native ?? mod.default ?? mod) as AgentNative & Record<string, unknown>;
   for (const fn of ['socket', 'recv', 'write', 'pollStart', 'pollStop', 'close', 'tunOpen']) {
     if (typeof api[fn] !== 'function') {
