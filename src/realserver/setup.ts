@@ -326,6 +326,14 @@ function bringUp(tun: TunState, dev: string): void {
 
 /** The kernel path: the fallback tunnel device (tunl0 / gre0) up; fou port for GUE (reference §7.3). */
 function setupKernelTunnel(st: RealServerState, tun: TunState): void {
+  if (!listLinks().some((l) => l.ifname === tun.device)) {
+    // No fallback device in this namespace (net.core.fb_tunnels_only_for_init_net): a collect-metadata
+    // ("external") device receives every packet of its protocol instead.
+    const dev = tun.type === 'gre' ? 'lvsdgre0' : 'lvsdipip0';
+    run('ip', ['link', 'add', dev, 'type', tun.type === 'gre' ? 'gre' : 'ipip', 'external']);
+    tun.device = dev;
+    tun.deviceCreated = true;
+  }
   bringUp(tun, tun.device);
   if (tun.type === 'gue') {
     const shown = run('ip', ['fou', 'show']);

@@ -26,8 +26,9 @@ async function main(argv: string[]): Promise<void> {
   const tunType = arg('--tun-type');
   p.tunType = tunType === 'gue' ? TUN_GUE : tunType === 'gre' ? TUN_GRE : TUN_IPIP;
   if (argv.includes('--csum')) p.flags = 1; // TUN_F_CSUM: GRE checksum / GUE UDP checksum
-  p.outerAf = AF_INET;
-  p.saddr.set(parseAddress(arg('--src'))!.words);
+  const src = parseAddress(arg('--src'))!;
+  p.outerAf = src.af;
+  p.saddr.set(src.words);
   p.daddr.set(parseAddress(arg('--dst'))!.words);
   if (tunType === 'gue') {
     p.tunPort = Number(arg('--port'));

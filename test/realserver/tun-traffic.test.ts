@@ -21,6 +21,8 @@ import { delNs, inNs, links, lvsd, makeNs, netnsUsable } from './netns.js';
 
 const VIP = '10.79.9.9';
 const CLIENT = '10.79.1.1';
+const VIP6 = 'fd00:79:9::9';
+const CLIENT6 = 'fd00:79:1::1';
 const MINI_DIRECTOR = fileURLToPath(new URL('./mini-director.js', import.meta.url));
 
 async function addonSkip(): Promise<string | null> {
@@ -96,6 +98,13 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
     inNs(dir, 'sysctl', ['-qw', 'net.ipv4.conf.out0.rp_filter=0']);
     inNs(dir, 'sysctl', ['-qw', 'net.ipv4.conf.td0.rp_filter=0']);
     inNs(rs, 'ip', ['route', 'add', '10.79.1.0/24', 'via', '10.79.0.1']);
+    // IPv6: the same shape
+    inNs(dir, 'ip', ['-6', 'addr', 'add', 'fd00:79::1/64', 'dev', 'td0', 'nodad']);
+    inNs(rs, 'ip', ['-6', 'addr', 'add', 'fd00:79::2/64', 'dev', 'tr0', 'nodad']);
+    inNs(dir, 'ip', ['-6', 'addr', 'add', `${CLIENT6}/128`, 'dev', 'lo']);
+    inNs(dir, 'ip', ['-6', 'route', 'add', `${VIP6}/128`, 'dev', 'cli0', 'src', CLIENT6]);
+    inNs(rs, 'ip', ['-6', 'route', 'add', 'fd00:79:1::/64', 'via', 'fd00:79::1']);
+    inNs(dir, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
     // strict reverse-path filtering on the real server: `up --mode tun` must relax it
     inNs(rs, 'sysctl', ['-qw', 'net.ipv4.conf.all.rp_filter=1']);
   });
@@ -110,15 +119,32 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function roundTrip(tunType: 'ipip' | 'gue' | 'gre', csum = false): Promise<void> {
-    const port = tunType === 'gue' ? ['--port', '6080'] : [];
-    if (csum) port.push('--csum');
+  interface Case {
+    tunType: 'ipip' | 'gue' | 'gre';
+    csum?: boolean;
+    /** IPv6 VIP and client (inner IPv6) */
+    inner6?: boolean;
+    /** IPv6 outer header */
+    outer6?: boolean;
+  }
+
+  function inNsArgs(ns: string, args: string[]): string[] {
+    return ['netns', 'exec', ns, ...args];
+  }
+
+  async function roundTrip(c: Case): Promise<void> {
+    const vip = c.inner6 ? VIP6 : VIP;
+    const client = c.inner6 ? CLIENT6 : CLIENT;
+    const br = (a: string): string => (c.inner6 ? `[${a}]` : a);
+    const fam = c.inner6 ? '6' : '4';
+    const extra = c.tunType === 'gue' ? ['--port', '6080'] : [];
+    if (c.csum) extra.push('--csum');
+    const outer = c.outer6
+      ? ['--src', 'fd00:79:2::1', '--dst', 'fd00:79::2']
+      : ['--src', '10.79.2.1', '--dst', '10.79.0.2'];
     const director = spawn(
       'ip',
-      [
-        'netns',
-        'exec',
-        dir,
+      inNsArgs(dir, [
         process.execPath,
         MINI_DIRECTOR,
         '--run',
@@ -127,138 +153,67 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
         '--out',
         'out0',
         '--tun-type',
-        tunType,
-        '--src',
-        '10.79.2.1',
-        '--dst',
-        '10.79.0.2',
-        ...port,
-      ],
+        c.tunType,
+        ...outer,
+        ...extra,
+      ]),
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     children.push(director);
     await waitFor(director, 'ready', 10000);
-    const upArgs = ['realserver', 'up', '--vip', VIP, '--mode', 'tun', '--tun-type', tunType];
-    if (tunType === 'gue') upArgs.push('--tun-port', '6080');
+    const upArgs = ['realserver', 'up', '--vip', vip, '--mode', 'tun', '--tun-type', c.tunType];
+    if (c.tunType === 'gue') upArgs.push('--tun-port', '6080');
     const up = lvsd(rs, upArgs, env);
     assert.equal(up.status, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /userspace decapsulation agent/);
+    const tag = `${c.tunType}-${fam}-${c.outer6 ? 6 : 4}`;
+    const servers: ChildProcess[] = [];
     try {
-      const tcpOut = `${tmp}/tcp-${tunType}`;
-      const udpOut = `${tmp}/udp-${tunType}`;
-      const tcpServer = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          rs,
-          'timeout',
-          '10',
-          'socat',
-          '-T',
-          '5',
-          `TCP4-LISTEN:8080,bind=${VIP},reuseaddr`,
-          `SYSTEM:tee ${tcpOut}`,
-        ],
-        { stdio: 'ignore' },
-      );
-      const udpServer = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          rs,
-          'timeout',
-          '10',
-          'socat',
-          '-T',
-          '2',
-          `UDP4-RECVFROM:8081,bind=${VIP}`,
-          `SYSTEM:tee ${udpOut}`,
-        ],
-        { stdio: 'ignore' },
-      );
-      children.push(tcpServer, udpServer);
+      const tcpOut = `${tmp}/tcp-${tag}`;
+      const udpOut = `${tmp}/udp-${tag}`;
+      const server = (args: string[]): void => {
+        const ch = spawn('ip', inNsArgs(rs, ['timeout', '10', 'socat', ...args]), { stdio: 'ignore' });
+        children.push(ch);
+        servers.push(ch);
+      };
+      server(['-T', '5', `TCP${fam}-LISTEN:8080,bind=${br(vip)},reuseaddr`, `SYSTEM:tee ${tcpOut}`]);
+      server(['-T', '2', `UDP${fam}-RECVFROM:8081,bind=${br(vip)}`, `SYSTEM:tee ${udpOut}`]);
+      server(['-T', '5', `TCP${fam}-LISTEN:8082,bind=${br(vip)},reuseaddr`, 'SYSTEM:cat']);
       await sleep(400);
+
+      const client_ = (
+        args: string[],
+        input?: Buffer,
+      ): { status: number | null; stdout: Buffer; stderr: Buffer } =>
+        spawnSync('ip', inNsArgs(dir, ['timeout', '8', 'socat', '-t', '2', ...args]), {
+          input,
+          encoding: 'buffer',
+        });
 
       const data = randomBytes(32);
       writeFileSync(`${tmp}/in`, data);
-      const tcp = spawnSync(
-        'ip',
-        [
-          'netns',
-          'exec',
-          dir,
-          'timeout',
-          '8',
-          'socat',
-          '-t',
-          '2',
-          `OPEN:${tmp}/in`,
-          `TCP4:${VIP}:8080,bind=${CLIENT}`,
-        ],
-        { encoding: 'buffer' },
-      );
+      const tcp = client_([`OPEN:${tmp}/in`, `TCP${fam}:${br(vip)}:8080,bind=${br(client)}`]);
       assert.equal(tcp.status, 0, `tcp client: ${tcp.stderr.toString()}`);
       assert.deepEqual(readFileSync(tcpOut), data, 'TCP bytes at the real server');
 
       const udpData = randomBytes(32);
-      const udp = spawnSync(
-        'ip',
-        [
-          'netns',
-          'exec',
-          dir,
-          'timeout',
-          '8',
-          'socat',
-          '-t',
-          '2',
-          '-',
-          `UDP4:${VIP}:8081,bind=${CLIENT}:40001`,
-        ],
-        { input: udpData, encoding: 'buffer' },
-      );
+      const udp = client_(['-', `UDP${fam}:${br(vip)}:8081,bind=${br(client)}:40001`], udpData);
       assert.equal(udp.status, 0, `udp client: ${udp.stderr.toString()}`);
       assert.deepEqual(readFileSync(udpOut), udpData, 'UDP bytes at the real server');
       assert.deepEqual(udp.stdout, udpData, 'the echo reached the client directly by routing');
 
-      // the echo path: a TCP echo client reads its own bytes back
-      const tcpServer2 = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          rs,
-          'timeout',
-          '10',
-          'socat',
-          '-T',
-          '5',
-          `TCP4-LISTEN:8082,bind=${VIP},reuseaddr`,
-          'SYSTEM:cat',
-        ],
-        { stdio: 'ignore' },
-      );
-      children.push(tcpServer2);
-      await sleep(300);
-      const echo = spawnSync(
-        'ip',
-        ['netns', 'exec', dir, 'timeout', '8', 'socat', '-t', '2', '-', `TCP4:${VIP}:8082,bind=${CLIENT}`],
-        { input: data, encoding: 'buffer' },
-      );
+      const echo = client_(['-', `TCP${fam}:${br(vip)}:8082,bind=${br(client)}`], data);
       assert.equal(echo.status, 0, `tcp echo client: ${echo.stderr.toString()}`);
       assert.deepEqual(echo.stdout, data, 'TCP echo back to the client');
 
+      await sleep(1100); // the agent flushes its counters once a second
       const st = JSON.parse(lvsd(rs, ['realserver', 'status', '--json'], env).stdout) as {
         tun: { agent: { running: boolean; stats: { injected: number } | null } };
       };
       assert.equal(st.tun.agent.running, true);
-      await sleep(1100); // stats are flushed once a second
-      const st2 = JSON.parse(lvsd(rs, ['realserver', 'status', '--json'], env).stdout) as typeof st;
-      assert.ok((st2.tun.agent.stats?.injected ?? 0) >= 6, JSON.stringify(st2.tun.agent.stats));
-      for (const c of [tcpServer, udpServer, tcpServer2]) if (c.exitCode === null) c.kill();
+      assert.ok((st.tun.agent.stats?.injected ?? 0) >= 6, JSON.stringify(st.tun.agent.stats));
     } finally {
+      for (const ch of servers) if (ch.exitCode === null) ch.kill();
       director.kill('SIGTERM');
       const down = lvsd(rs, ['realserver', 'down'], env);
       assert.equal(down.status, 0, down.stderr);
@@ -268,14 +223,24 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
   }
 
   test('IPIP: TCP and UDP through the agent, replies by routing', async () => {
-    await roundTrip('ipip');
+    await roundTrip({ tunType: 'ipip' });
   });
 
   test('GUE: TCP and UDP through the agent, replies by routing', async () => {
-    await roundTrip('gue');
+    await roundTrip({ tunType: 'gue' });
   });
 
   test('GRE with checksum: TCP and UDP through the agent, replies by routing', async () => {
-    await roundTrip('gre', true);
+    await roundTrip({ tunType: 'gre', csum: true });
+  });
+
+  test('IPv6 VIP: IPv6-in-IPv4 (ipip) and IPv6-in-IPv6 (ipip, outer IPv6)', async () => {
+    await roundTrip({ tunType: 'ipip', inner6: true });
+    await roundTrip({ tunType: 'ipip', inner6: true, outer6: true });
+  });
+
+  test('IPv4 VIP over an IPv6 outer header: IPIP and GRE', async () => {
+    await roundTrip({ tunType: 'ipip', outer6: true });
+    await roundTrip({ tunType: 'gre', outer6: true });
   });
 });
