@@ -210,6 +210,17 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
     tun: null,
   };
   const notes: string[] = [];
+  // Decide the tunnel implementation before changing anything, so a refusal (GRE owned by ip_gre,
+  // --tun-impl kernel without the module) leaves the host as it was.
+  let plannedImpl: 'kernel' | 'agent' | null = null;
+  if (opts.mode === 'tun') {
+    const same =
+      st.tun &&
+      st.tun.type === opts.tunType &&
+      st.tun.port === (opts.tunType === 'gue' ? (opts.tunPort ?? null) : null);
+    if (!same)
+      plannedImpl = chooseImpl(opts.tunType, opts.tunImpl ?? 'auto', kernel ?? detectKernelTunnels());
+  }
   try {
     let links = listLinks();
     const lo = links.find((l) => l.ifname === 'lo');
@@ -253,8 +264,7 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
         teardownTun(dir, st);
       }
       if (!st.tun) {
-        const k = kernel ?? detectKernelTunnels();
-        const impl = chooseImpl(opts.tunType, opts.tunImpl ?? 'auto', k);
+        const impl = plannedImpl!;
         st.tun = {
           type: opts.tunType,
           port: want.port,

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { addrsOn, delNs, inNs, links, lvsd, makeNs, netnsUsable, sh, sysctl } from './netns.js';
 
@@ -153,6 +154,25 @@ describe('lvsd realserver in a namespace', { skip: skip ?? false }, () => {
     assert.match(h.stdout, /lvsd realserver up --vip/);
     // down with nothing configured is fine
     assert.equal(lvsd(ns, ['realserver', 'down'], env).status, 0);
+  });
+
+  test('--tun-impl kernel without the kernel module is refused before anything changes', (t) => {
+    const probe = spawnSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'add', 'lvprobe0', 'type', 'ipip']);
+    if (probe.status === 0) {
+      inNs(ns, 'ip', ['link', 'del', 'lvprobe0']);
+      t.skip('this kernel has ipip');
+      return;
+    }
+    const lo = addrsOn(ns, 'lo');
+    const r = lvsd(
+      ns,
+      ['realserver', 'up', '--vip', '10.77.9.5', '--mode', 'tun', '--tun-impl', 'kernel'],
+      env,
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot decapsulate ipip \(module missing\)/);
+    assert.deepEqual(addrsOn(ns, 'lo'), lo);
+    assert.equal(readdirSync(runDir).length, 0);
   });
 
   test('TUN without the addon or with it: rp_filter relaxed, device made, all undone by down', () => {
