@@ -302,7 +302,7 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
   return { state: st, notes };
 }
 
-function chooseImpl(t: TunType, impl: TunImpl, k: KernelTunnels): 'kernel' | 'agent' {
+export function chooseImpl(t: TunType, impl: TunImpl, k: KernelTunnels): 'kernel' | 'agent' {
   if (impl === 'kernel') {
     if (!kernelCanDecap(t, k)) {
       throw new LvsError('ERR_LVS_UNSUPPORTED', `this kernel cannot decapsulate ${t} (module missing)`, 1);

@@ -166,6 +166,13 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
     const up = lvsd(rs, upArgs, env);
     assert.equal(up.status, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /userspace decapsulation agent/);
+    type Status = { tun: { agent: { pid: number; running: boolean; stats: { injected: number } | null } } };
+    const status = (): Status =>
+      JSON.parse(lvsd(rs, ['realserver', 'status', '--json'], env).stdout) as Status;
+    const pid = status().tun.agent.pid;
+    // idempotent: the same `up` again keeps the running agent
+    assert.equal(lvsd(rs, upArgs, env).status, 0);
+    assert.equal(status().tun.agent.pid, pid);
     const tag = `${c.tunType}-${fam}-${c.outer6 ? 6 : 4}`;
     const servers: ChildProcess[] = [];
     try {
@@ -207,9 +214,7 @@ describe('TUN real server with the decapsulation agent', { skip: skip ?? false }
       assert.deepEqual(echo.stdout, data, 'TCP echo back to the client');
 
       await sleep(1100); // the agent flushes its counters once a second
-      const st = JSON.parse(lvsd(rs, ['realserver', 'status', '--json'], env).stdout) as {
-        tun: { agent: { running: boolean; stats: { injected: number } | null } };
-      };
+      const st = status();
       assert.equal(st.tun.agent.running, true);
       assert.ok((st.tun.agent.stats?.injected ?? 0) >= 6, JSON.stringify(st.tun.agent.stats));
     } finally {
