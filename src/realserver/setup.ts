@@ -302,6 +302,7 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
   return { state: st, notes };
 }
 
+/** Which decapsulation serves tunType, given what the kernel has; throws when the request is refused. */
 export function chooseImpl(t: TunType, impl: TunImpl, k: KernelTunnels): 'kernel' | 'agent' {
   if (impl === 'kernel') {
     if (!kernelCanDecap(t, k)) {
