@@ -18,7 +18,12 @@ export type LvsErrorCode =
   | 'ERR_LVS_FAMILY_MISMATCH'
   | 'ERR_LVS_BAD_RECORD'
   | 'ERR_LVS_NO_MEMORY'
-  | 'ERR_LVS_STEERING';
+  /** nft or a steering sysctl failed */
+  | 'ERR_LVS_STEERING'
+  /** a system call, sysctl or external command (ip, ...) failed */
+  | 'ERR_LVS_SYSTEM'
+  /** the kernel or the build lacks what the request needs (e.g. GRE while ip_gre owns protocol 47) */
+  | 'ERR_LVS_UNSUPPORTED';
 
 export const ERRNO = {
   EPERM: 1,

@@ -10,6 +10,8 @@ lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace. Drive it with
 Commands:
   status [--json]   interfaces, driver, steering and drop counters of this namespace's daemon
   stop              stop the daemon cleanly (removes its nftables steering)
+  realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
+  doctor            check a director or real server for the classic LVS mistakes
   simulate          run the engine on an in-memory wire and print what it does (no root needed)
   version           print the version
   help              show this text
@@ -43,6 +45,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulation } = await import('./simulate.js');
       return runSimulation(argv.slice(1));
+    }
+    case 'realserver': {
+      const { realserverMain } = await import('./realserver.js');
+      return realserverMain(argv.slice(1));
+    }
+    case 'doctor': {
+      const { doctorMain } = await import('./doctor.js');
+      return doctorMain(argv.slice(1));
     }
     default:
       process.stderr.write(`lvsd: unknown command '${cmd}'\nTry 'lvsd --help' for more information.\n`);
