@@ -9,34 +9,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { executeIpvsadm, namesFrom, type IpvsadmContext } from '../../src/cli/ipvsadm/index.js';
-import { parseAnyAddress } from '../../src/cli/ipvsadm/addr.js';
+import { executeIpvsadm, type IpvsadmContext } from '../../src/cli/ipvsadm/index.js';
+import { NAMES, run } from './ipvsadm-helpers.js';
 import { Director } from '../../src/core/director.js';
 import { makeTopo } from '../helpers/topo.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const fixture = (name: string): string =>
   readFileSync(path.join(root, 'test/fixtures/ipvsadm', name), 'utf8');
-
-/** The same name tables make-fixtures.py uses. */
-export const NAMES = namesFrom(
-  [
-    'http 80/tcp www',
-    'https 443/tcp',
-    'domain 53/udp',
-    'sip 5060/udp',
-    'smtp 25/tcp mail',
-    'mysql 3306/tcp',
-    'http-alt 8080/tcp webcache',
-  ].join('\n'),
-  [
-    '10.0.0.100 a-very-long-virtual-ip-name.example.com vip',
-    '172.16.0.2 rs1.example',
-    '172.16.0.3 realserver-number-three.example.org rs3',
-    '2001:db8:2::3 rs6-3.example',
-  ].join('\n'),
-  parseAnyAddress,
-);
 
 /** The configuration of make-fixtures.py TABLE, as ipvsadm commands (some in non-canonical spellings). */
 export const CONFIG: readonly string[] = [
@@ -69,13 +49,6 @@ export const CONFIG: readonly string[] = [
   '-A -t 10.0.0.100:3306 -s rr --laddr 192.168.50.1,192.168.50.2',
   '-a -t 10.0.0.100:3306 -r 172.16.0.4:3306 --fullnat',
 ];
-
-export function run(ctx: IpvsadmContext, line: string): string {
-  const r = executeIpvsadm(line === '' ? [] : line.split(' '), ctx);
-  assert.equal(r.stderr, '', `ipvsadm ${line}: no error`);
-  assert.equal(r.code, 0, `ipvsadm ${line}: exit 0`);
-  return r.stdout;
-}
 
 /** The golden table with the counters of make-fixtures.py (ST_RS2, ST_RS3, one rate period). */
 function goldenDirector(): { d: Director; ctx: IpvsadmContext } {
