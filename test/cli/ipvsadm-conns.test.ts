@@ -145,3 +145,35 @@ test('-L -c / -L -c -n / --persistent-conn after packets through the engine', ()
   assert.deepEqual(r, { stdout: '', stderr: '', code: 0, changed: true });
   assert.equal(run(ctx, '-L -c -n'), listed);
 });
+
+test('--rate after real packets: Director.step runs the 2 s estimator (kernel EWMA, ipvs-reference §4.6)', () => {
+  const t = makeTopoWith({});
+  const ctx: IpvsadmContext = { director: t.d, nowMs: 1000, names: NAMES };
+  run(ctx, '-A -u 10.0.0.100:53 -s rr');
+  run(ctx, '-a -u 10.0.0.100:53 -r 172.16.0.4 -m');
+  // 10 new UDP conns of 28-byte IPv4 packets (20 IP + 8 UDP, no payload) at t = 1 s
+  for (let i = 0; i < 10; i++) t.wire.inject(1, cUdp('10.0.0.2', 6000 + i, 53));
+  t.run(1000);
+  t.run(3000); // one estimator period later
+  // cps = inpps = ((10 << 9) >> 2 + 0x1ff) >> 10 = 1; inbps = ((280 << 4) >> 2 + 0xf) >> 5 = 35
+  const line = (name: string) =>
+    name.padEnd(33) + [1, 1, 0, 35, 0].map((v) => String(v).padStart(9)).join('') + '\n';
+  const rate = run(ctx, '-L -n --rate');
+  assert.ok(rate.includes(line('UDP  10.0.0.100:53')), rate);
+  assert.ok(
+    rate.includes('  -> 172.16.0.4:53                       1        1        0       35        0\n'),
+    rate,
+  );
+  const stats = run(ctx, '-L -n --stats');
+  assert.ok(
+    stats.includes(
+      'UDP  10.0.0.100:53'.padEnd(33) + [10, 10, 0, 280, 0].map((v) => String(v).padStart(9)).join('') + '\n',
+    ),
+    stats,
+  );
+  // -Z: counters and rates of the service start again from zero
+  run(ctx, '-Z -u 10.0.0.100:53');
+  const zeroLine = 'UDP  10.0.0.100:53'.padEnd(33) + '        0'.repeat(5) + '\n';
+  assert.ok(run(ctx, '-L -n --rate').includes(zeroLine));
+  assert.ok(run(ctx, '-L -n --stats').includes(zeroLine));
+});
