@@ -25,8 +25,12 @@ const CASES: [string[], string, number][] = [
   [['foo'], TRY, 255],
   [['-n', '-L'], TRY, 255],
   // one command, each option once
-  [['-A', '-t', '1.2.3.4:80', '-D'], 'multiple commands specified\n', 2],
-  [['-L', '-n', '-S'], 'multiple commands specified\n', 2],
+  // a later command is not a case of ipvsadm's option loop: popt's last word is reported
+  [['-A', '-t', '1.2.3.4:80', '-D'], "invalid option `-D'\n", 2],
+  [['-L', '-n', '-S'], "invalid option `-S'\n", 2],
+  [['-L', '-nS'], "invalid option `-nS'\n", 2],
+  [['-L', '--start-daemon', 'master'], "invalid option `master'\n", 2],
+  [['-L', '-h'], "invalid option `-h'\n", 2],
   [['-A', '-t', '1.2.3.4:80', '-u', '1.2.3.4:80'], "multiple 'service-address' options specified\n", 2],
   [[...RS, '-m', '-g'], "multiple 'forwarding-method' options specified\n", 2],
   [['-L', '-n', '--numeric'], "multiple 'numeric' options specified\n", 2],
@@ -297,6 +301,10 @@ test('popt spellings: clusters, attached and = arguments, -p with and without a 
       '',
     ].join('\n'),
   );
+  // a mark above 2^31 prints as ipvsadm's printf("%d") prints it
+  run(ctx, '-A -f 4294967295 -s rr');
+  assert.match(run(ctx, '-L -n'), /\nFWM {2}-1 rr\n/);
+  run(ctx, '-D -f 4294967295');
   // inet_aton forms for -M, as ipvsadm accepts them
   run(ctx, '-E -t 1.2.3.4:0 -p -M 0xffffff00');
   assert.match(

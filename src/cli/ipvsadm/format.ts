@@ -314,7 +314,8 @@ export function serviceEntry(s: ListService, format: number, names: NameResolver
   const rule = (format & FMT_RULE) !== 0;
   let name: string;
   if (s.fwmark !== 0) {
-    name = rule ? `-f ${s.fwmark >>> 0}` : `FWM  ${s.fwmark >>> 0}`;
+    // printf "%d" of the u32 mark, as ipvsadm (marks above 2^31 print negative there too)
+    name = rule ? `-f ${s.fwmark | 0}` : `FWM  ${s.fwmark | 0}`;
     if (s.af === 6) name += rule ? ' -6' : ' IPv6';
   } else {
     const v = addrPort(s.af, s.addr, s.port, s.proto, format, names);

@@ -5,7 +5,8 @@
  *  - popt-style scanning: short clusters (-Ln), `-sARG`, `--long ARG`, `--long=ARG`, `-p` with an
  *    optional argument (taken only when the next word does not start with '-'), `--` ends options,
  *    non-option words are collected (only `--set` consumes three of them).
- *  - The first option must be a command; otherwise "Try `ipvsadm -h' ..." and exit 255.
+ *  - The first option must be a command; otherwise "Try `ipvsadm -h' ..." and exit 255. A later
+ *    command (or -h/-v) is "invalid option `<word>'", exit 2, as ipvsadm's option loop reports it.
  *  - Option values are checked as they are read: the first bad one fails with exit 2 (`fail`).
  *  - A scanning error after the command (unknown option, missing argument) prints
  *    "<word>: <popt error>" and returns -1 (exit 255) without exiting: inside -R the next line runs.
@@ -363,6 +364,8 @@ class Scanner {
   private clusterWord = '';
   readonly leftovers: string[] = [];
   private ended = false;
+  /** the last argv word consumed (popt's poptBadOption: argv[next - 1]) */
+  lastWord = '';
 
   constructor(private readonly argv: readonly string[]) {}
 
@@ -372,6 +375,7 @@ class Scanner {
       if (this.cluster !== '') return this.fromCluster();
       if (this.i >= this.argv.length) return null;
       const a = this.argv[this.i++]!;
+      this.lastWord = a;
       if (this.ended) {
         this.leftovers.push(a);
         continue;
@@ -423,10 +427,12 @@ class Scanner {
     if (def.arg === 'optional') {
       if (nextWord === undefined || (nextWord.startsWith('-') && nextWord.length > 1)) return null;
       this.i++;
+      this.lastWord = nextWord;
       return nextWord;
     }
     if (nextWord === undefined) throw new PoptError(word, POPT_NOARG);
     this.i++;
+    this.lastWord = nextWord;
     return nextWord;
   }
 
@@ -625,7 +631,16 @@ export function parseIpvsadm(
       r.error = { stderr: e.stderr, code: e.code, abort: e.abort };
       return r;
     }
-    throw e;
+    // a bug, not an input error: still a result, never an exception (the daemon runs this)
+    r.ok = false;
+    r.readOnly = true;
+    r.needsStdin = false;
+    r.error = {
+      stderr: `ipvsadm: internal error: ${e instanceof Error ? e.message : String(e)}\n`,
+      code: 255,
+      abort: true,
+    };
+    return r;
   }
   const c = r.command;
   r.readOnly =
@@ -919,9 +934,10 @@ function parseInto(argv: readonly string[], r: ParsedIpvsadm, names: NameResolve
         break;
       }
       default:
-        // a second command, or -h / -v after the command
-        if (COMMAND_TAGS[o.tag] !== undefined) fail('multiple commands specified');
-        fail(`invalid option \`${o.tag.length === 1 ? '-' + o.tag : '--' + o.tag}'`);
+        // A second command, or -h / -v after the command. ipvsadm's option loop has no case for
+        // them, so popt's last word is reported (set_command's "multiple commands specified" is
+        // only reachable for the first option, where it cannot trigger).
+        fail(`invalid option \`${sc.lastWord}'`);
     }
   }
 
