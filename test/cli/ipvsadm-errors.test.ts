@@ -82,7 +82,7 @@ const CASES: [string[], string, number][] = [
   ],
   [['-L', '-s', 'rr'], "Illegal 'scheduler' option with the 'list' command\n", 2],
   [['-L', '-x', '1'], "Illegal 'u-threshold' option with the 'list' command\n", 2],
-  [['-L', '--syncid', '1'], "Illegal 'syncid' option with the 'list' command\n", 2],
+  [['-L', '--mcast-port', '1'], "Illegal 'mcast-port' option with the 'list' command\n", 2],
   [['--set', '1', '2', '3', '-n'], "Illegal 'numeric' option with the 'set' command\n", 2],
   [
     ['--stop-daemon', 'master', '--mcast-interface', 'eth1'],
@@ -191,7 +191,7 @@ const CASES: [string[], string, number][] = [
   ],
   // §1.7 daemon
   [['--start-daemon', 'primary'], 'illegal start-daemon parameter specified\n', 2],
-  [['--stop-daemon', 'x'], 'illegal stop_daemon parameter specified\n', 2],
+  [['--stop-daemon', 'x'], 'illegal start_daemon specified\n', 2],
   [['--start-daemon'], TRY, 255],
   [['--start-daemon', 'master', '--mcast-group', '10.0.0.1'], "invalid IPv4 mcast-group `10.0.0.1'\n", 2],
   [
@@ -315,7 +315,16 @@ test('popt spellings: clusters, attached and = arguments, -p with and without a 
 
 test('parseIpvsadm flags: readOnly, needsStdin, help, version', () => {
   const p = (s: string) => parseIpvsadm(s === '' ? [] : s.split(' '), NAMES);
-  for (const s of ['', '-L', '-l -n -c', '-S -n', '-L --timeout', '-L --daemon', '--stop-daemon master']) {
+  for (const s of [
+    '',
+    '-L',
+    '-l -n -c',
+    '-S -n',
+    '-L --timeout',
+    '-L --daemon',
+    '-L --syncid 5',
+    '--stop-daemon master',
+  ]) {
     assert.equal(p(s).ok, true, s);
     assert.equal(p(s).readOnly, true, s);
   }

@@ -184,7 +184,9 @@ export function addrPort(
   if ((format & FMT_NUMERIC) !== 0) {
     s = `${l}${ntop(af, addr)}${r}:${port}`;
   } else {
-    const host = names.hostName(af, addr) ?? ntop(af, addr);
+    // ipvsadm's addr_to_host passes sizeof(struct in_addr) as the length for either family, so
+    // the resolver refuses every IPv6 lookup and IPv6 addresses always print numerically.
+    const host = (af === 4 ? names.hostName(af, addr) : undefined) ?? ntop(af, addr);
     const sp = servProto(proto);
     const pname = sp !== null ? names.portName(port, sp) : undefined;
     s = `${l}${host}${r}:${pname ?? String(port)}`;

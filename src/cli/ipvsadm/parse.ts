@@ -148,6 +148,7 @@ const MATRIX: Record<IpvsadmCommand, string> = {
     thresholds: ' ',
     'persistent-conn': ' ',
     nosort: ' ',
+    syncid: ' ', // accepted and ignored, as in ipvsadm's table
     exact: ' ',
     'tun-info': ' ',
   }),
@@ -692,7 +693,7 @@ function parseInto(argv: readonly string[], r: ParsedIpvsadm, names: NameResolve
       fail(
         cmd === 'start-daemon'
           ? 'illegal start-daemon parameter specified'
-          : 'illegal stop_daemon parameter specified',
+          : 'illegal start_daemon specified', // sic: ipvsadm's text for --stop-daemon
       );
   }
 
