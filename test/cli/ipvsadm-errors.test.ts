@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   executeIpvsadm,
+  ipvsStrerror,
   parseIpvsadm,
   START_DAEMON_UNSUPPORTED,
   type IpvsadmContext,
@@ -266,6 +267,21 @@ test('kernel refusals on a populated table', () => {
   // the kernel refuses l_threshold > u_threshold (ERANGE, strerror text)
   refuse('-e -t 1.2.3.4:80 -r 5.6.7.8 -m -x 5 -y 10', 'Numerical result out of range');
   refuse('-E -t 1.2.3.4:80 -s nosuch', 'Scheduler or persistence engine not found');
+});
+
+test('ipvs_strerror: per-call texts, then the generic table, then strerror', () => {
+  assert.equal(ipvsStrerror('add-service', 17), 'Service already exists');
+  assert.equal(ipvsStrerror('add-server', 17), 'Destination already exists');
+  assert.equal(ipvsStrerror('delete-service', 3), 'No such service');
+  assert.equal(ipvsStrerror('delete-server', 3), 'Service not defined');
+  assert.equal(ipvsStrerror('add-server', 2), 'No such file or directory', 'ENOENT has no add-dest text');
+  assert.equal(ipvsStrerror('flush', 1), 'Permission denied (you must be root)');
+  assert.equal(ipvsStrerror('add-service', 12), 'Memory allocation problem');
+  assert.equal(ipvsStrerror('add-server', 97), 'Operation not supported with specified address family');
+  assert.equal(
+    ipvsStrerror('edit-server', 22),
+    'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+  );
 });
 
 test('-E and -e replace every option (absent ones take their defaults), as the kernel edit does', () => {

@@ -91,11 +91,16 @@ const CALL_ERRORS: Partial<Record<IpvsadmCommand, Record<number, string>>> = {
   'stop-daemon': { [ERRNO.ESRCH]: 'No daemon is running' },
 };
 const ENOPROTOOPT = 92;
+const EOPNOTSUPP = 95;
+const EMSGSIZE = 90;
 const GENERIC_ERRORS: Record<number, string> = {
   [ERRNO.EPERM]: 'Permission denied (you must be root)',
   [ERRNO.EINVAL]: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
   [ENOPROTOOPT]: 'Protocol not available',
   [ERRNO.ENOMEM]: 'Memory allocation problem',
+  [EOPNOTSUPP]: 'Operation not supported with IPv6',
+  [ERRNO.EAFNOSUPPORT]: 'Operation not supported with specified address family',
+  [EMSGSIZE]: 'Module is wrong version',
 };
 /** glibc strerror for the errnos lvsd's table can produce. */
 const STRERROR: Record<number, string> = {
@@ -103,7 +108,6 @@ const STRERROR: Record<number, string> = {
   [ERRNO.ESRCH]: 'No such process',
   [ERRNO.EEXIST]: 'File exists',
   [ERRNO.ERANGE]: 'Numerical result out of range',
-  [ERRNO.EAFNOSUPPORT]: 'Address family not supported by protocol',
 };
 
 export function ipvsStrerror(call: IpvsadmCommand, errno: number): string {
