@@ -369,13 +369,15 @@ test('-R: a refused line continues, a validation failure ends the restore, the c
     const saved = executeIpvsadm(['-S', '-n'], { director: d, nowMs: 0, names: NAMES }).stdout;
     return { ...r, saved };
   };
-  let r = restore('-A -t 1.2.3.4:80\n-A -t 1.2.3.4:80\n\n   \n# comment\n-A -t 1.2.3.5:80 -s "rr"\n');
+  let r = restore(
+    '-A -t 1.2.3.4:80\n-A -t 1.2.3.4:80\n\n   \n# comment\n-A\t-t 1.2.3.5:80 ipvsadm -s rr\r\n',
+  );
   assert.equal(r.stderr, 'Service already exists\n');
   assert.equal(r.code, 0);
   assert.equal(r.saved, '-A -t 1.2.3.4:80 -s wlc\n-A -t 1.2.3.5:80 -s rr\n');
   r = restore('-A -t 1.2.3.4:80\n-A -t 1.2.3.4:80\n');
   assert.equal(r.code, 255, 'the last line was refused');
-  r = restore("-A -t 1.2.3.4:80\nipvsadm -A -t 1.2.3.5\n-A -t 1.2.3.6:80 -s 'rr'\n");
+  r = restore('-A -t 1.2.3.4:80\nipvsadm -A -t 1.2.3.5\n-A -t 1.2.3.6:80 -s rr\n');
   assert.equal(r.stderr, 'Zero port specified for non-persistent service\n');
   assert.equal(r.code, 2);
   assert.equal(r.saved, '-A -t 1.2.3.4:80 -s wlc\n', 'nothing after the failing line');
@@ -387,6 +389,9 @@ test('-R: a refused line continues, a validation failure ends the restore, the c
   assert.equal(r.stderr, TRY);
   assert.equal(r.code, 255);
   assert.equal(r.saved, '-A -t 1.2.3.4:80 -s wlc\n');
+  // no quoting in -R lines (config_stream_read splits on white space only)
+  r = restore('-A -t 1.2.3.4:80 -s "rr"\n');
+  assert.equal(r.stderr, 'Scheduler or persistence engine not found\n');
   r = restore('-L -n\n');
   assert.equal(
     r.stdout,

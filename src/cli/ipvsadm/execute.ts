@@ -349,9 +349,10 @@ function restore(ctx: IpvsadmContext, names: NameResolver): Step {
   let changed = false;
   for (const line of (ctx.stdin ?? '').split('\n')) {
     const words = splitLine(line);
-    if (words.length > 0 && (words[0] === 'ipvsadm' || words[0]!.endsWith('/ipvsadm'))) words.shift();
     if (words.length === 0) continue; // with the program name, fewer than 2 words
-    if (words[0]!.startsWith('#')) continue; // lvsd: comment lines are skipped
+    // lvsd: a line whose first word starts with '#' is a comment (ipvsadm would stop the restore
+    // with "Try `ipvsadm -h' ..." on it)
+    if (words[0]!.startsWith('#')) continue;
     const r = runOne(words, ctx, names, true);
     stdout += r.stdout;
     stderr += r.stderr;

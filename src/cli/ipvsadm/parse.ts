@@ -1028,34 +1028,12 @@ function check(r: ParsedIpvsadm): void {
   }
 }
 
-/** Exported for -R: split one line into words (white space; '...' and "..." quote). */
+/**
+ * -R line splitting as ipvsadm's config_stream_read: words separated by spaces, tabs and CRs (no
+ * quoting), and every word that is exactly `ipvsadm` dropped, wherever it stands.
+ */
 export function splitLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote = '';
-  for (const ch of line) {
-    if (quote !== '') {
-      if (ch === quote) quote = '';
-      else cur += ch;
-      continue;
-    }
-    if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-      continue;
-    }
-    if (/\s/.test(ch)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-      continue;
-    }
-    cur += ch;
-    inWord = true;
-  }
-  if (inWord) out.push(cur);
-  return out;
+  return line.split(/[ \t\r]+/).filter((w) => w !== '' && w !== 'ipvsadm');
 }
 
 /** Used by the save formatter for `-p`: mirrors protoName for service-name lookups. */
