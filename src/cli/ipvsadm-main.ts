@@ -1,40 +1,27 @@
 /**
- * `ipvsadm` entry: the drop-in CLI. Argument parsing and output formatting land with the daemon
- * (issue 3); for now it prints ipvsadm 1.31's usage and version and says plainly that it cannot yet
- * reach a director.
+ * `ipvsadm` entry: the drop-in CLI (src/cli/ipvsadm/). Read-only commands (-L/-l, -S, --timeout,
+ * --daemon, -h, -v) and every parse or validation error are answered here against a fresh, empty
+ * Director, which is exactly what IPVS shows with no services configured. Commands that change the
+ * table need the lvsd daemon of this network namespace; until it is wired in they are refused.
  */
-export const IPVSADM_VERSION = 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)';
+import { readFileSync } from 'node:fs';
+import { Director } from '../core/director.js';
+import { executeIpvsadm, parseIpvsadm } from './ipvsadm/index.js';
 
-export const IPVSADM_USAGE = `${IPVSADM_VERSION}
-Usage:
-  ipvsadm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]
-  ipvsadm -D virtual-service
-  ipvsadm -C
-  ipvsadm -R
-  ipvsadm -S [-n]
-  ipvsadm -a|e virtual-service -r server-address [options]
-  ipvsadm -d virtual-service -r server-address
-  ipvsadm -L|l [virtual-service] [options]
-  ipvsadm -Z [virtual-service]
-  ipvsadm --set tcp tcpfin udp
-  ipvsadm --start-daemon {master|backup} [daemon-options]
-  ipvsadm --stop-daemon {master|backup}
-  ipvsadm -h
-`;
+export { IPVSADM_USAGE, IPVSADM_VERSION } from './ipvsadm/index.js';
 
 export async function main(argv: string[]): Promise<number> {
-  const first = argv[0];
-  if (first === '-h' || first === '--help') {
-    process.stdout.write(IPVSADM_USAGE);
-    return 0;
+  const parsed = parseIpvsadm(argv);
+  if (!parsed.ok || parsed.readOnly) {
+    const director = new Director({ maxConns: 16, destCapacity: 16, serviceCapacity: 16 });
+    const r = executeIpvsadm(argv, { director, nowMs: 0 });
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return r.code;
   }
-  if (first === '-v' || first === '--version') {
-    process.stdout.write(`${IPVSADM_VERSION}\n`);
-    return 0;
-  }
+  if (parsed.needsStdin) readFileSync(0); // consume stdin as ipvsadm -R would before refusing
   process.stderr.write(
-    'ipvsadm: the lvsd daemon is not available in this build yet (packet I/O is not implemented);\n' +
-      "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n",
+    'ipvsadm: this command changes the IPVS table, which needs the lvsd daemon; it is not running in this network namespace\n',
   );
   return 2;
 }

@@ -16,7 +16,8 @@ import { schedulerNames } from '../sched/index.js';
 import { Engine, type EngineSysctl } from './engine.js';
 import { NetState } from './netstate.js';
 import { ServiceTable } from './services.js';
-import { StatsShard } from './stats.js';
+import { KIND_DEST, KIND_SERVICE, StatsReader, StatsShard } from './stats.js';
+import { RateEstimator } from './estimator.js';
 
 export interface DirectorOptions {
   maxConns?: number;
@@ -38,6 +39,10 @@ export class Director {
   readonly timeouts: Timeouts;
   readonly net: NetState;
   readonly stats: StatsShard;
+  /** counters as ipvsadm reads them (shard sums minus the -Z baseline) */
+  readonly statsReader: StatsReader;
+  /** the 2 s rate estimator over statsReader (ipvsadm --rate); ticked by step() */
+  readonly rates: RateEstimator;
   readonly engine: Engine;
   readonly batch: FrameBatch;
   private adopted = -1;
@@ -53,12 +58,43 @@ export class Director {
     this.live = new DestLive(destCapacity);
     this.net = new NetState();
     const names = new Set(schedulerNames());
+    this.stats = new StatsShard(serviceCapacity, destCapacity);
+    this.statsReader = new StatsReader(serviceCapacity, destCapacity, [this.stats]);
+    this.rates = new RateEstimator(this.statsReader);
+    const reader = this.statsReader;
+    const rates = this.rates;
     this.services = new ServiceTable({
       isScheduler: (n) => names.has(n),
       isLocalAddress: (af, words) => this.net.isLocal(af, Uint32Array.from(words), 0),
       destCapacity,
       serviceCapacity,
       live: this.live,
+      hooks: {
+        // A reused id starts from zero (kernel: a new ip_vs_service / ip_vs_dest has fresh stats).
+        serviceAllocated: (id) => {
+          reader.zero(KIND_SERVICE, id);
+          rates.zero(KIND_SERVICE, id);
+        },
+        destAllocated: (id) => {
+          reader.zero(KIND_DEST, id);
+          rates.zero(KIND_DEST, id);
+        },
+        zero: (sids, dids, all) => {
+          if (all) {
+            reader.zeroAll();
+            rates.zeroAll();
+            return;
+          }
+          for (const id of sids) {
+            reader.zero(KIND_SERVICE, id);
+            rates.zero(KIND_SERVICE, id);
+          }
+          for (const id of dids) {
+            reader.zero(KIND_DEST, id);
+            rates.zero(KIND_DEST, id);
+          }
+        },
+      },
     });
     this.conns = new ConnTable(
       {
@@ -70,7 +106,6 @@ export class Director {
       this.live,
     );
     this.timeouts = new Timeouts();
-    this.stats = new StatsShard(serviceCapacity, destCapacity);
     this.engine = new Engine({
       conns: this.conns,
       timeouts: this.timeouts,
@@ -89,6 +124,13 @@ export class Director {
       this.engine.setSnapshot(this.services.snapshot());
       this.adopted = g;
       this.services.gc(g);
+      const sids: number[] = [];
+      const dids: number[] = [];
+      for (const svc of this.services.list()) {
+        sids.push(svc.id);
+        for (const d of svc.dests) dids.push(d.id);
+      }
+      this.rates.sync(sids, dids);
     }
   }
 
@@ -108,6 +150,7 @@ export class Director {
       total += n;
     }
     this.engine.tick(nowMs);
+    this.rates.tick(nowMs);
     return total;
   }
 }

@@ -1,0 +1,52 @@
+/**
+ * bin/ipvsadm as a process, without a daemon: read-only commands answer from an empty table exactly
+ * as IPVS with no services; validation errors keep ipvsadm's codes; table changes say the daemon is
+ * needed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const bin = path.join(root, 'bin/ipvsadm');
+
+function ipvsadm(...args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(bin, args, { encoding: 'utf8', input: '' });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+const EMPTY =
+  'IP Virtual Server version 1.2.1 (size=4096)\n' +
+  'Prot LocalAddress:Port Scheduler Flags\n' +
+  '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+
+test('bin/ipvsadm without a daemon: empty listings, errors with their exit codes', () => {
+  assert.deepEqual(ipvsadm('-L', '-n'), { stdout: EMPTY, stderr: '', status: 0 });
+  assert.deepEqual(ipvsadm(), { stdout: EMPTY, stderr: '', status: 0 });
+  assert.deepEqual(ipvsadm('-S', '-n'), { stdout: '', stderr: '', status: 0 });
+  assert.deepEqual(ipvsadm('-L', '--timeout'), {
+    stdout: 'Timeout (tcp tcpfin udp): 900 120 300\n',
+    stderr: '',
+    status: 0,
+  });
+  assert.deepEqual(ipvsadm('-v'), {
+    stdout: 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n',
+    stderr: '',
+    status: 0,
+  });
+  assert.deepEqual(ipvsadm('--bogus'), {
+    stdout: '',
+    stderr: "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n",
+    status: 255,
+  });
+  assert.deepEqual(ipvsadm('-A', '-t', '10.0.0.1'), {
+    stdout: '',
+    stderr: 'Zero port specified for non-persistent service\n',
+    status: 2,
+  });
+  const change = ipvsadm('-A', '-t', '10.0.0.1:80');
+  assert.equal(change.status, 2);
+  assert.match(change.stderr, /needs the lvsd daemon/);
+});
