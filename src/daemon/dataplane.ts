@@ -102,6 +102,7 @@ export class DataPlane {
     const d = this.director;
     d.sync();
     d.engine.tick(now);
+    d.rates.tick(now);
     this.deps.onTick?.(d, now);
     this.runHousekeeping(now);
   }

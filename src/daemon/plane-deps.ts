@@ -4,10 +4,11 @@
  */
 import type { DataPlaneDeps } from './dataplane.js';
 import { deriveSteering } from '../io/steering.js';
+import { executeIpvsadm } from '../cli/ipvsadm/index.js';
 
 export const planeDeps: DataPlaneDeps = {
-  execute() {
-    return { stdout: '', stderr: 'ipvsadm executor not wired yet\n', code: 2, changed: false };
+  execute(argv, stdin, director, nowMs) {
+    return executeIpvsadm(argv, { director, nowMs, ...(stdin !== undefined ? { stdin } : {}) });
   },
   deriveSpec(director, input) {
     return deriveSteering(director.services, input);
