@@ -1,0 +1,535 @@
+/**
+ * NetMirror: the director's copy of the kernel's interfaces, addresses, routes and neighbours, kept
+ * current from rtnetlink (rtnetlink(7)), in the control-plane thread. It keeps a plain serialisable
+ * NetModel; the data-plane worker receives it by postMessage and rebuilds its NetState with
+ * applyNetModel().
+ *
+ * Protocol: one NETLINK_ROUTE socket subscribed to the link, neighbour, IPv4/IPv6 address and route
+ * multicast groups. At start (and after an overrun, ENOBUFS: events were lost) it dumps links,
+ * addresses, routes and neighbours, one dump at a time (the kernel serves one dump per socket at a
+ * time). Entries not seen in a completed dump and not touched by an event meanwhile are removed
+ * (mark and sweep), so a re-dump also drops what was deleted while events were lost. A dump whose
+ * messages carry NLM_F_DUMP_INTR (the table changed under the dump) is repeated.
+ *
+ * Routes: the main table only (RT_TABLE_MAIN); the local table's entries follow from the addresses.
+ * Interfaces to capture (capturedLinks): administratively up, not loopback, not enslaved to a bridge,
+ * bond or VRF (IFLA_MASTER set: the master's socket sees the frames, a second socket on the slave
+ * would see every packet twice), and not an 802.1Q sub-interface (its frames arrive on the parent's
+ * socket with the tag in the packet metadata).
+ */
+import { EventEmitter } from 'node:events';
+import { LvsError } from '../errors.js';
+import { AF_INET, AF_INET6 } from '../packet/view.js';
+import { parseAddress, parseMac } from '../packet/addr.js';
+import type { NetState } from '../core/netstate.js';
+import { NEIGH_F_PERMANENT, NEIGH_REACHABLE, NEIGH_STALE } from '../core/netstate.js';
+import {
+  AF_NETLINK,
+  decodeMessages,
+  encodeDumpRequest,
+  IFA_F_DADFAILED,
+  IFA_F_DEPRECATED,
+  IFA_F_SECONDARY,
+  IFA_F_TENTATIVE,
+  IFF_LOOPBACK,
+  IFF_UP,
+  NETLINK_ROUTE,
+  NLM_F_DUMP_INTR,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NUD_NOARP,
+  NUD_PERMANENT,
+  NUD_REACHABLE,
+  NUD_VALID,
+  RT_TABLE_MAIN,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_DELNEIGH,
+  RTM_DELROUTE,
+  RTM_GETADDR,
+  RTM_GETLINK,
+  RTM_GETNEIGH,
+  RTM_GETROUTE,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWNEIGH,
+  RTM_NEWROUTE,
+  RTMGRP_IPV4_IFADDR,
+  RTMGRP_IPV4_ROUTE,
+  RTMGRP_IPV6_IFADDR,
+  RTMGRP_IPV6_ROUTE,
+  RTMGRP_LINK,
+  RTMGRP_NEIGH,
+  RTN_UNICAST,
+  SOCK_RAW,
+} from './netlink.js';
+import type { AddrInfo, LinkInfo, NeighInfo, NetlinkMessage, RouteInfo } from './netlink.js';
+
+/** The socket functions the mirror needs (src/io/native.ts provides them; tests inject fakes). */
+export interface NetlinkSocketApi {
+  socket(domain: number, type: number, protocol: number): number;
+  bindNetlink(fd: number, groups: number): void;
+  /** bytes read, or -1 when nothing is pending (EAGAIN); throws (e.g. code ENOBUFS) on errors */
+  recv(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  send(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  pollStart(fd: number, onReadable: () => void): void;
+  pollStop(fd: number): void;
+  close(fd: number): void;
+}
+
+/** Plain data: survives structuredClone / postMessage. Arrays are sorted for stable comparison. */
+export interface NetModel {
+  links: LinkInfo[];
+  addrs: AddrInfo[];
+  routes: RouteInfo[];
+  neighbours: NeighInfo[];
+}
+
+export interface NetChange {
+  links: boolean;
+  addrs: boolean;
+  routes: boolean;
+  neighbours: boolean;
+}
+
+export const MIRROR_GROUPS =
+  RTMGRP_LINK |
+  RTMGRP_NEIGH |
+  RTMGRP_IPV4_IFADDR |
+  RTMGRP_IPV6_IFADDR |
+  RTMGRP_IPV4_ROUTE |
+  RTMGRP_IPV6_ROUTE;
+
+const DUMPS = [RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH] as const;
+type Part = keyof NetChange;
+const PART_OF_DUMP: Record<number, Part> = {
+  [RTM_GETLINK]: 'links',
+  [RTM_GETADDR]: 'addrs',
+  [RTM_GETROUTE]: 'routes',
+  [RTM_GETNEIGH]: 'neighbours',
+};
+
+export const linkKey = (l: LinkInfo): string => `${l.ifindex}`;
+export const addrKey = (a: AddrInfo): string =>
+  `${a.ifindex}|${a.af}|${a.address}/${a.prefixLen}|${a.peer ?? ''}`;
+/** A route's identity in the kernel: table, destination prefix, TOS and metric (fib_table_delete). */
+export const routeKey = (r: RouteInfo): string =>
+  `${r.af}|${r.table}|${r.dst}/${r.dstLen}|${r.tos}|${r.priority}`;
+export const neighKey = (n: NeighInfo): string => `${n.af}|${n.ifindex}|${n.dst}`;
+
+/** Is this route kept in the model? (main table; every type, so a blackhole is not mistaken for a gap) */
+export function routeWanted(r: RouteInfo): boolean {
+  return r.table === RT_TABLE_MAIN;
+}
+
+interface Entry<T> {
+  value: T;
+  /** dump generation in which it was last seen or changed */
+  mark: number;
+}
+
+/** Which links lvsd captures on (see the header comment). */
+export function capturedLinks(model: NetModel): LinkInfo[] {
+  return model.links.filter(
+    (l) => (l.flags & IFF_UP) !== 0 && (l.flags & IFF_LOOPBACK) === 0 && l.master === 0 && l.kind !== 'vlan',
+  );
+}
+
+export interface NetMirrorOptions {
+  /** receive buffer; a dump datagram is at most 32 KiB on current kernels */
+  bufferSize?: number;
+}
+
+/**
+ * Events: 'change' (model: NetModel, what: NetChange) once the first full dump is complete and then
+ * after every received datagram that changed something; 'error' (err) for netlink errors it cannot
+ * recover from by re-dumping.
+ */
+export class NetMirror extends EventEmitter {
+  private readonly api: NetlinkSocketApi;
+  private fd = -1;
+  private readonly buf: Uint8Array;
+  private readonly parts = {
+    links: new Map<string, Entry<LinkInfo>>(),
+    addrs: new Map<string, Entry<AddrInfo>>(),
+    routes: new Map<string, Entry<RouteInfo>>(),
+    neighbours: new Map<string, Entry<NeighInfo>>(),
+  };
+  private seq = 1;
+  /** queue of dump request types; the head is in flight when dumpSeq > 0 */
+  private readonly dumpQueue: number[] = [];
+  private dumpSeq = 0;
+  private dumpInterrupted = false;
+  private mark = 1;
+  private synced = false;
+  private pending: NetChange = { links: false, addrs: false, routes: false, neighbours: false };
+  /** completed full dumps (a resync after an overrun counts again) */
+  dumps = 0;
+  /** overruns (ENOBUFS) that forced a re-dump */
+  overruns = 0;
+
+  constructor(api: NetlinkSocketApi, opts: NetMirrorOptions = {}) {
+    super();
+    this.api = api;
+    this.buf = new Uint8Array(opts.bufferSize ?? 256 * 1024);
+  }
+
+  /** Open, subscribe, start the dumps. Resolves once the first full dump is in the model. */
+  start(): Promise<NetModel> {
+    if (this.fd >= 0) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'netlink mirror already started');
+    const fd = this.api.socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    try {
+      this.api.bindNetlink(fd, MIRROR_GROUPS);
+    } catch (e) {
+      this.api.close(fd);
+      throw e;
+    }
+    this.fd = fd;
+    const ready = new Promise<NetModel>((resolve, reject) => {
+      const onChange = (m: NetModel): void => {
+        this.off('error', onError);
+        resolve(m);
+      };
+      const onError = (e: unknown): void => {
+        this.off('change', onChange);
+        reject(e);
+      };
+      this.once('change', onChange);
+      this.once('error', onError);
+    });
+    this.api.pollStart(fd, () => this.onReadable());
+    this.resync();
+    return ready;
+  }
+
+  stop(): void {
+    if (this.fd < 0) return;
+    this.api.pollStop(this.fd);
+    this.api.close(this.fd);
+    this.fd = -1;
+  }
+
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  /** A snapshot of the model (fresh arrays, sorted). */
+  model(): NetModel {
+    const vals = <T>(m: Map<string, Entry<T>>, key: (v: T) => string): T[] =>
+      [...m.values()].map((e) => e.value).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    return {
+      links: [...this.parts.links.values()].map((e) => e.value).sort((a, b) => a.ifindex - b.ifindex),
+      addrs: vals(this.parts.addrs, addrKey),
+      routes: vals(this.parts.routes, routeKey),
+      neighbours: vals(this.parts.neighbours, neighKey),
+    };
+  }
+
+  /** Interfaces to capture on now. */
+  captured(): LinkInfo[] {
+    return capturedLinks(this.model());
+  }
+
+  /** Re-dump everything (start, and after events were lost). */
+  resync(): void {
+    this.dumpQueue.length = 0;
+    this.dumpQueue.push(...DUMPS);
+    if (this.dumpSeq === 0) this.sendNextDump();
+    // else: the dump in flight finishes first; its DONE starts the queue again from the beginning
+  }
+
+  private sendNextDump(): void {
+    const type = this.dumpQueue[0];
+    if (type === undefined) {
+      this.dumpSeq = 0;
+      return;
+    }
+    this.dumpSeq = this.seq++;
+    this.dumpInterrupted = false;
+    this.mark++;
+    const req = encodeDumpRequest(type, this.dumpSeq);
+    this.api.send(this.fd, req, 0, req.length);
+  }
+
+  private onReadable(): void {
+    for (;;) {
+      if (this.fd < 0) return;
+      let n: number;
+      try {
+        n = this.api.recv(this.fd, this.buf, 0, this.buf.length);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOBUFS') {
+          // The socket's receive queue overflowed: events were lost. Re-dump (rtnetlink(7)).
+          this.overruns++;
+          this.resync();
+          continue;
+        }
+        this.emit('error', e);
+        return;
+      }
+      if (n < 0) break;
+      if (n === 0) continue;
+      this.handle(decodeMessages(this.buf, 0, n));
+    }
+    this.flush();
+  }
+
+  /** Feed decoded messages (what onReadable does with each datagram; also for tests). */
+  handle(msgs: NetlinkMessage[]): void {
+    for (const m of msgs) {
+      const inDump = this.dumpSeq !== 0 && m.seq === this.dumpSeq;
+      if (inDump && (m.flags & NLM_F_DUMP_INTR) !== 0) this.dumpInterrupted = true;
+      switch (m.type) {
+        case NLMSG_DONE:
+          if (inDump) this.dumpDone();
+          break;
+        case NLMSG_ERROR:
+          if (inDump && m.error !== 0) {
+            // The kernel refused a dump: report it and go on with the others.
+            this.emit(
+              'error',
+              new LvsError(
+                'ERR_LVS_INVALID_ARGUMENT',
+                `netlink dump ${this.dumpQueue[0]} failed: errno ${-m.error}`,
+              ),
+            );
+            this.dumpDone(true);
+          }
+          break;
+        case RTM_NEWLINK:
+          this.put('links', linkKey(m.link), m.link);
+          break;
+        case RTM_DELLINK:
+          this.del('links', linkKey(m.link));
+          // the kernel drops the link's addresses, routes and neighbours with it; it reports the
+          // addresses and routes, not always the neighbours
+          for (const [k, e] of this.parts.neighbours) {
+            if (e.value.ifindex === m.link.ifindex) this.del('neighbours', k);
+          }
+          break;
+        case RTM_NEWADDR:
+          this.put('addrs', addrKey(m.addr), m.addr);
+          break;
+        case RTM_DELADDR:
+          this.del('addrs', addrKey(m.addr));
+          break;
+        case RTM_NEWROUTE:
+          if (routeWanted(m.route)) this.put('routes', routeKey(m.route), m.route);
+          break;
+        case RTM_DELROUTE:
+          this.del('routes', routeKey(m.route));
+          break;
+        case RTM_NEWNEIGH:
+          this.put('neighbours', neighKey(m.neigh), m.neigh);
+          break;
+        case RTM_DELNEIGH:
+          this.del('neighbours', neighKey(m.neigh));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private put<P extends Part>(part: P, key: string, value: NetModel[P][number]): void {
+    const map = this.parts[part] as Map<string, Entry<NetModel[P][number]>>;
+    const old = map.get(key);
+    if (old === undefined || JSON.stringify(old.value) !== JSON.stringify(value)) this.pending[part] = true;
+    map.set(key, { value, mark: this.mark });
+  }
+
+  private del(part: Part, key: string): void {
+    if (this.parts[part].delete(key)) this.pending[part] = true;
+  }
+
+  private dumpDone(failed = false): void {
+    const type = this.dumpQueue[0]!;
+    const part = PART_OF_DUMP[type]!;
+    if (!failed && this.dumpInterrupted) {
+      this.sendNextDump(); // same head: dump it again
+      return;
+    }
+    if (!failed) {
+      // sweep: entries neither in this dump nor touched by an event since it started are gone
+      const map = this.parts[part];
+      for (const [k, e] of map) {
+        if (e.mark < this.mark) {
+          map.delete(k);
+          this.pending[part] = true;
+        }
+      }
+    }
+    this.dumpQueue.shift();
+    if (this.dumpQueue.length === 0) {
+      this.dumpSeq = 0;
+      this.dumps++;
+      if (!this.synced) {
+        this.synced = true;
+        this.pending = { links: true, addrs: true, routes: true, neighbours: true };
+      }
+    } else {
+      this.sendNextDump();
+    }
+  }
+
+  /** Emit 'change' if anything changed (only once the first dump completed). */
+  flush(): void {
+    if (!this.synced) return;
+    const p = this.pending;
+    if (!p.links && !p.addrs && !p.routes && !p.neighbours) return;
+    this.pending = { links: false, addrs: false, routes: false, neighbours: false };
+    this.emit('change', this.model(), p);
+  }
+}
+
+// ------------------------------------------------------------------ data-plane side
+
+/** What applyNetModel did (for logs and tests). */
+export interface ApplyResult {
+  interfaces: number;
+  routes: number;
+  neighbours: number;
+  /** links lvsd cannot index (ifindex beyond NetState's table) */
+  skippedLinks: number;
+  /** main-table routes NetState cannot express (blackhole, unreachable, prohibit, ...) */
+  skippedRoutes: number;
+}
+
+interface Applied {
+  links: string;
+  addrs: string;
+  routes: string;
+}
+const lastApplied = new WeakMap<NetState, Applied>();
+
+/**
+ * Address preference for an interface's source address (NetState keeps the first one added): usable
+ * (not tentative, DAD-failed or deprecated), primary before secondary, global scope before link
+ * scope, then the shortest prefix (a VIP is usually a /32 or /128 beside the subnet's address), then
+ * the kernel's order.
+ */
+function addrRank(a: AddrInfo): number[] {
+  const unusable = (a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED)) !== 0 ? 1 : 0;
+  return [unusable, (a.flags & IFA_F_SECONDARY) !== 0 ? 1 : 0, a.scope, a.prefixLen];
+}
+
+function words(text: string, af: number): Uint32Array | null {
+  const p = parseAddress(text);
+  return p !== null && p.af === af ? p.words : null;
+}
+
+const ZERO_MAC = new Uint8Array(6);
+
+/**
+ * Rebuild the data plane's NetState from a model (in the worker, between batches). Interfaces and
+ * addresses are rebuilt when links or addresses changed since the last call for this NetState, routes
+ * when routes changed (each rebuild bumps NetState.generation, which flushes next-hop caches, so
+ * neighbour-only changes must not cause one). Neighbours are merged, never removed (NetState's
+ * neighbour indexes are stable): kernel entries with a valid link-layer address seed or refresh
+ * lvsd's entry: REACHABLE/PERMANENT/NOARP as reachable now, STALE/DELAY/PROBE as stale (usable, and
+ * probed by lvsd when in use); an lvsd entry that is reachable with the same MAC is left alone.
+ */
+export function applyNetModel(net: NetState, model: NetModel, nowMs: number): ApplyResult {
+  const res: ApplyResult = { interfaces: 0, routes: 0, neighbours: 0, skippedLinks: 0, skippedRoutes: 0 };
+  const prev = lastApplied.get(net);
+  const cur: Applied = {
+    links: JSON.stringify(model.links),
+    addrs: JSON.stringify(model.addrs),
+    routes: JSON.stringify(model.routes),
+  };
+  if (prev === undefined || prev.links !== cur.links || prev.addrs !== cur.addrs) {
+    const byIf = new Map<number, AddrInfo[]>();
+    for (const a of model.addrs) {
+      let l = byIf.get(a.ifindex);
+      if (l === undefined) byIf.set(a.ifindex, (l = []));
+      l.push(a);
+    }
+    net.clearAddresses();
+    const keep = new Set<number>();
+    for (const l of model.links) {
+      if (l.ifindex <= 0 || l.ifindex >= net.ifPresent.length) {
+        res.skippedLinks++;
+        continue;
+      }
+      keep.add(l.ifindex);
+      const addrs = (byIf.get(l.ifindex) ?? [])
+        .map((a, order) => ({ a, rank: [...addrRank(a), order] }))
+        .sort((x, y) => {
+          for (let i = 0; i < x.rank.length; i++) if (x.rank[i] !== y.rank[i]) return x.rank[i]! - y.rank[i]!;
+          return 0;
+        })
+        .map((x) => x.a);
+      const addresses: Array<{ af: number; words: Uint32Array; prefixLen: number }> = [];
+      for (const a of addrs) {
+        const w = words(a.address, a.af);
+        if (w !== null) addresses.push({ af: a.af, words: w, prefixLen: a.prefixLen });
+      }
+      const vlan = l.kind === 'vlan' && l.vlanId >= 0 && l.link > 0;
+      net.setInterface({
+        ifindex: l.ifindex,
+        name: l.name,
+        mac: (l.mac !== null ? parseMac(l.mac) : null) ?? ZERO_MAC,
+        mtu: l.mtu,
+        parentIfindex: vlan ? l.link : l.ifindex,
+        vlanId: vlan ? l.vlanId : -1,
+        addresses,
+      });
+      res.interfaces++;
+    }
+    for (const i of [...net.ifNames.keys()]) if (!keep.has(i)) net.removeInterface(i);
+  }
+  if (prev === undefined || prev.routes !== cur.routes) {
+    net.clearRoutes();
+    for (const r of model.routes) {
+      const dst = words(r.dst, r.af);
+      const gw = r.gateway !== null ? words(r.gateway, r.af) : null;
+      if (r.type !== RTN_UNICAST || dst === null || r.oif <= 0 || (r.gateway !== null && gw === null)) {
+        res.skippedRoutes++;
+        continue;
+      }
+      const src = r.prefsrc !== null ? words(r.prefsrc, r.af) : null;
+      net.addRoute({
+        af: r.af,
+        dst,
+        prefixLen: r.dstLen,
+        gateway: gw ?? undefined,
+        ifindex: r.oif,
+        metric: r.priority,
+        mtu: r.mtu || undefined,
+        src: src ?? undefined,
+      });
+      res.routes++;
+    }
+  } else {
+    res.routes = net.routes;
+  }
+  lastApplied.set(net, cur);
+  for (const n of model.neighbours) {
+    if ((n.state & NUD_VALID) === 0 || n.lladdr === null) continue;
+    if (n.af !== AF_INET && n.af !== AF_INET6) continue;
+    const dst = words(n.dst, n.af);
+    const mac = parseMac(n.lladdr);
+    if (dst === null || mac === null || n.ifindex <= 0 || n.ifindex >= net.ifPresent.length) continue;
+    const permanent = (n.state & (NUD_PERMANENT | NUD_NOARP)) !== 0;
+    const fresh = permanent || (n.state & NUD_REACHABLE) !== 0;
+    const i = net.findNeighbour(n.af, dst, 0, n.ifindex);
+    if (i >= 0 && !permanent && net.nState[i] === NEIGH_REACHABLE && sameMac(net.nMac, i * 6, mac)) continue;
+    const j = net.setNeighbour(n.af, dst, n.ifindex, mac, nowMs);
+    if (j < 0) continue;
+    if (!fresh) {
+      net.nState[j] = NEIGH_STALE;
+      net.nUpdated[j] = 0;
+    }
+    if (permanent) net.nFlags[j]! |= NEIGH_F_PERMANENT;
+    else net.nFlags[j]! &= ~NEIGH_F_PERMANENT;
+    res.neighbours++;
+  }
+  return res;
+}
+
+function sameMac(a: Uint8Array, off: number, b: Uint8Array): boolean {
+  for (let k = 0; k < 6; k++) if (a[off + k] !== b[k]) return false;
+  return true;
+}
+
+export { AF_INET, AF_INET6 };
