@@ -101,6 +101,8 @@ export const MIRROR_GROUPS =
   RTMGRP_IPV6_ROUTE;
 
 const DUMPS = [RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH] as const;
+/** what a link going up, down or away can change silently */
+const LINK_DEPENDENT = [RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH] as const;
 type Part = keyof NetChange;
 const PART_OF_DUMP: Record<number, Part> = {
   [RTM_GETLINK]: 'links',
@@ -156,8 +158,9 @@ export class NetMirror extends EventEmitter {
     neighbours: new Map<string, Entry<NeighInfo>>(),
   };
   private seq = 1;
-  /** queue of dump request types; the head is in flight when dumpSeq > 0 */
+  /** dump request types still to send, after the one in flight (dumpType, dumpSeq; 0 = none) */
   private readonly dumpQueue: number[] = [];
+  private dumpType = 0;
   private dumpSeq = 0;
   private dumpInterrupted = false;
   private mark = 1;
@@ -233,22 +236,33 @@ export class NetMirror extends EventEmitter {
   /** Re-dump everything (start, and after events were lost). */
   resync(): void {
     this.dumpQueue.length = 0;
-    this.dumpQueue.push(...DUMPS);
-    if (this.dumpSeq === 0) this.sendNextDump();
-    // else: the dump in flight finishes first; its DONE starts the queue again from the beginning
+    this.redump(DUMPS);
   }
 
-  private sendNextDump(): void {
-    const type = this.dumpQueue[0];
-    if (type === undefined) {
-      this.dumpSeq = 0;
-      return;
-    }
+  /** Queue these dumps (unless already queued); they follow the one in flight, if any. */
+  redump(types: readonly number[]): void {
+    for (const t of types) if (!this.dumpQueue.includes(t)) this.dumpQueue.push(t);
+    if (this.dumpSeq === 0) this.sendNextDump();
+  }
+
+  /** Send the dump of dumpType (a new sequence number and mark). */
+  private sendDump(type: number): void {
+    this.dumpType = type;
     this.dumpSeq = this.seq++;
     this.dumpInterrupted = false;
     this.mark++;
     const req = encodeDumpRequest(type, this.dumpSeq);
     this.api.send(this.fd, req, 0, req.length);
+  }
+
+  private sendNextDump(): void {
+    const type = this.dumpQueue.shift();
+    if (type === undefined) {
+      this.dumpSeq = 0;
+      this.dumpType = 0;
+      return;
+    }
+    this.sendDump(type);
   }
 
   private onReadable(): void {
@@ -290,17 +304,24 @@ export class NetMirror extends EventEmitter {
               'error',
               new LvsError(
                 'ERR_LVS_INVALID_ARGUMENT',
-                `netlink dump ${this.dumpQueue[0]} failed: errno ${-m.error}`,
+                `netlink dump ${this.dumpType} failed: errno ${-m.error}`,
               ),
             );
             this.dumpDone(true);
           }
           break;
-        case RTM_NEWLINK:
+        case RTM_NEWLINK: {
+          const old = this.parts.links.get(linkKey(m.link));
           this.put('links', linkKey(m.link), m.link);
+          // Taking a link down (or up) changes routes the kernel does not always report: IPv4 flushes
+          // the routes through a downed device without RTM_DELROUTE (fib_sync_down_dev). Re-dump.
+          if (old !== undefined && ((old.value.flags ^ m.link.flags) & IFF_UP) !== 0)
+            this.redump(LINK_DEPENDENT);
           break;
+        }
         case RTM_DELLINK:
           this.del('links', linkKey(m.link));
+          this.redump(LINK_DEPENDENT);
           // the kernel drops the link's addresses, routes and neighbours with it; it reports the
           // addresses and routes, not always the neighbours
           for (const [k, e] of this.parts.neighbours) {
@@ -343,10 +364,9 @@ export class NetMirror extends EventEmitter {
   }
 
   private dumpDone(failed = false): void {
-    const type = this.dumpQueue[0]!;
-    const part = PART_OF_DUMP[type]!;
+    const part = PART_OF_DUMP[this.dumpType]!;
     if (!failed && this.dumpInterrupted) {
-      this.sendNextDump(); // same head: dump it again
+      this.sendDump(this.dumpType); // the table changed under the dump: again
       return;
     }
     if (!failed) {
@@ -359,16 +379,16 @@ export class NetMirror extends EventEmitter {
         }
       }
     }
-    this.dumpQueue.shift();
-    if (this.dumpQueue.length === 0) {
-      this.dumpSeq = 0;
-      this.dumps++;
-      if (!this.synced) {
-        this.synced = true;
-        this.pending = { links: true, addrs: true, routes: true, neighbours: true };
-      }
-    } else {
+    if (this.dumpQueue.length > 0) {
       this.sendNextDump();
+      return;
+    }
+    this.dumpSeq = 0;
+    this.dumpType = 0;
+    this.dumps++;
+    if (!this.synced) {
+      this.synced = true;
+      this.pending = { links: true, addrs: true, routes: true, neighbours: true };
     }
   }
 

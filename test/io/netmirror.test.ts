@@ -497,3 +497,32 @@ test('decodeMessages of the mirror requests: each is a valid dump request for AF
     [RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH],
   );
 });
+
+test('NetMirror: a link going down re-dumps addresses, routes and neighbours (IPv4 flushes routes silently)', async () => {
+  const { m, sock } = await startedMirror();
+  const seen: NetModel[] = [];
+  m.on('change', (model: NetModel) => seen.push(model));
+  const before = sock.sent.length;
+  sock.deliver(encodeLink(RTM_NEWLINK, 0, 0, { ...L3, flags: 0 }));
+  assert.equal(sock.sent.length, before + 1);
+  assert.equal(sock.lastRequest()[0], RTM_GETADDR);
+  // an overrun while the address dump is in flight: everything is queued again behind it, and the
+  // address dump's DONE still sweeps addresses (not links)
+  sock.deliver('ENOBUFS');
+  assert.equal(sock.sent.length, before + 1, 'one dump at a time');
+  answer(sock, (s) => [encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(2, '10.1.0.1', 24))]);
+  assert.equal(seen[seen.length - 1]!.links.length, 3, 'links untouched by the address sweep');
+  assert.equal(sock.lastRequest()[0], RTM_GETLINK);
+  answer(sock, (s) => [L1, L2, { ...L3, flags: 0 }].map((l) => encodeLink(RTM_NEWLINK, NLM_F_MULTI, s, l)));
+  answer(sock, (s) => [encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(2, '10.1.0.1', 24))]);
+  answer(sock, (s) => [
+    encodeRoute(RTM_NEWROUTE, NLM_F_MULTI, s, route('10.1.0.0', 24, 2)),
+    encodeRoute(RTM_NEWROUTE, NLM_F_MULTI, s, route('0.0.0.0', 0, 2, { gateway: '10.1.0.254' })),
+  ]);
+  answer(sock, () => []);
+  const last = seen[seen.length - 1]!;
+  assert.ok(!last.routes.some((r) => r.oif === 3), 'routes through the downed link are gone');
+  assert.ok(!last.addrs.some((a) => a.ifindex === 3));
+  assert.equal(sock.sent.length, before + 5, 'and then quiet');
+  m.stop();
+});
