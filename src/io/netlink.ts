@@ -48,6 +48,8 @@ export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_ROOT = 0x100;
 export const NLM_F_MATCH = 0x200;
 export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
+/** NEW requests and notifications: an existing object was replaced */
+export const NLM_F_REPLACE = 0x100;
 export const NLM_F_CREATE = 0x400;
 
 // ---- message types

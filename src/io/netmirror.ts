@@ -35,6 +35,7 @@ import {
   IFF_UP,
   NETLINK_ROUTE,
   NLM_F_DUMP_INTR,
+  NLM_F_REPLACE,
   NLMSG_DONE,
   NLMSG_ERROR,
   NUD_NOARP,
@@ -114,9 +115,14 @@ const PART_OF_DUMP: Record<number, Part> = {
 export const linkKey = (l: LinkInfo): string => `${l.ifindex}`;
 export const addrKey = (a: AddrInfo): string =>
   `${a.ifindex}|${a.af}|${a.address}/${a.prefixLen}|${a.peer ?? ''}`;
-/** A route's identity in the kernel: table, destination prefix, TOS and metric (fib_table_delete). */
-export const routeKey = (r: RouteInfo): string =>
+/** Table, destination prefix, TOS and metric: what `ip route replace` matches on. */
+export const routeBaseKey = (r: RouteInfo): string =>
   `${r.af}|${r.table}|${r.dst}/${r.dstLen}|${r.tos}|${r.priority}`;
+/**
+ * A route's identity in the model: the base key plus its first hop, since the same prefix and metric
+ * may exist once per device (IPv6 puts fe80::/64 on every link) or per gateway (`ip route append`).
+ */
+export const routeKey = (r: RouteInfo): string => `${routeBaseKey(r)}|${r.oif}|${r.gateway ?? ''}`;
 export const neighKey = (n: NeighInfo): string => `${n.af}|${n.ifindex}|${n.dst}`;
 
 /** Is this route kept in the model? (main table; every type, so a blackhole is not mistaken for a gap) */
@@ -335,7 +341,15 @@ export class NetMirror extends EventEmitter {
           this.del('addrs', addrKey(m.addr));
           break;
         case RTM_NEWROUTE:
-          if (routeWanted(m.route)) this.put('routes', routeKey(m.route), m.route);
+          if (!routeWanted(m.route)) break;
+          if ((m.flags & NLM_F_REPLACE) !== 0 && !inDump) {
+            // `ip route replace/change`: the route it replaced is not reported. Drop the candidates
+            // and re-dump the routes to get the exact set.
+            const base = routeBaseKey(m.route);
+            for (const [k, e] of this.parts.routes) if (routeBaseKey(e.value) === base) this.del('routes', k);
+            this.redump([RTM_GETROUTE]);
+          }
+          this.put('routes', routeKey(m.route), m.route);
           break;
         case RTM_DELROUTE:
           this.del('routes', routeKey(m.route));

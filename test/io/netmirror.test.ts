@@ -526,3 +526,30 @@ test('NetMirror: a link going down re-dumps addresses, routes and neighbours (IP
   assert.equal(sock.sent.length, before + 5, 'and then quiet');
   m.stop();
 });
+
+test('NetMirror: one prefix on several devices stays several routes; a replace drops the replaced one and re-dumps', async () => {
+  const { m, sock } = await startedMirror();
+  const seen: NetModel[] = [];
+  m.on('change', (model: NetModel) => seen.push(model));
+  const ll = (oif: number): RouteInfo => route('fe80::', 64, oif, { priority: 256 });
+  sock.deliver(
+    concatMessages([encodeRoute(RTM_NEWROUTE, 0, 0, ll(2)), encodeRoute(RTM_NEWROUTE, 0, 0, ll(3))]),
+  );
+  assert.equal(seen[0]!.routes.filter((r) => r.dst === 'fe80::').length, 2);
+  sock.deliver(encodeRoute(RTM_DELROUTE, 0, 0, ll(2)));
+  assert.deepEqual(
+    seen[1]!.routes.filter((r) => r.dst === 'fe80::').map((r) => r.oif),
+    [3],
+  );
+  const before = sock.sent.length;
+  const gw2 = route('0.0.0.0', 0, 2, { gateway: '10.1.0.253' });
+  sock.deliver(encodeRoute(RTM_NEWROUTE, 0x100 /* NLM_F_REPLACE */, 0, gw2));
+  const defaults = seen[2]!.routes.filter((r) => r.af === 4 && r.dstLen === 0);
+  assert.deepEqual(
+    defaults.map((r) => r.gateway),
+    ['10.1.0.253'],
+  );
+  assert.equal(sock.sent.length, before + 1);
+  assert.equal(sock.lastRequest()[0], RTM_GETROUTE);
+  m.stop();
+});
