@@ -19,10 +19,8 @@ export const NEIGH_REACHABLE = 1;
 export const NEIGH_STALE = 2;
 export const NEIGH_FAILED = 3;
 
-/** nFlags bits: resolve() handed the entry out since the prober last looked (src/io/neigh-probe.ts) */
-export const NEIGH_F_USED = 1;
-/** nFlags bits: a static kernel entry (NUD_PERMANENT / NUD_NOARP): never probed, never failed */
-export const NEIGH_F_PERMANENT = 2;
+/** nFlags bit: a static kernel entry (NUD_PERMANENT / NUD_NOARP): lvsd never probes it */
+export const NEIGH_F_PERMANENT = 1;
 
 export interface InterfaceInfo {
   ifindex: number;
@@ -97,6 +95,12 @@ export class NetState {
   /** NEIGH_F_* bits */
   readonly nFlags: Uint8Array;
   /**
+   * 1 when resolve() handed the entry out or a frame was addressed to it (fwd/l2.ts) since the
+   * neighbour prober (src/io/neigh-probe.ts) last looked; the prober clears it. A plain store on the
+   * hot path: next hops are cached, so resolve() alone would not show that an entry is still in use.
+   */
+  readonly nUsed: Uint8Array;
+  /**
    * The 12 MAC bytes of a frame to neighbour i (its MAC, then its interface's MAC) as three big-endian
    * words, kept current by setNeighbour/setInterface so output writes three words, not twelve bytes.
    */
@@ -125,6 +129,7 @@ export class NetState {
     this.nState = new Uint8Array(neighCapacity);
     this.nUpdated = new Float64Array(neighCapacity);
     this.nFlags = new Uint8Array(neighCapacity);
+    this.nUsed = new Uint8Array(neighCapacity);
     this.nHdr = new Uint32Array(neighCapacity * 3);
     let slots = 16;
     while (slots < neighCapacity * 2) slots *= 2;
@@ -319,7 +324,7 @@ export class NetState {
     const n = this.rHasGw[r]
       ? this.neighbour(af, this.rGw, r * 4, ifindex)
       : this.neighbour(af, addr, off, ifindex);
-    if (n >= 0) this.nFlags[n]! |= NEIGH_F_USED;
+    if (n >= 0) this.nUsed[n] = 1;
     return n;
   }
 

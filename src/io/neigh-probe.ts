@@ -12,7 +12,8 @@
  *    (still usable) and is probed at once by unicast to the known MAC (RFC 1122 §2.3.2.1, RFC 4861
  *    §7.3.3: lvsd has no upper-layer confirmation, so there is no DELAY state), `probes` times one
  *    per `retransMs` (ucast_solicit = 3); unanswered, it is FAILED and the broadcast cycle starts;
- *  - "in use" means NetState.resolve() handed the entry out (NEIGH_F_USED) within `idleMs`;
+ *  - "in use" means NetState.resolve() handed the entry out or a frame was addressed to it
+ *    (NetState.nUsed) within `idleMs`;
  *    entries only seeded from the kernel are not probed; static kernel entries (NEIGH_F_PERMANENT)
  *    never are.
  * Replies are learnt by the engine (Engine.learnArp for ARP, Engine.learnNa for Neighbor
@@ -26,13 +27,7 @@
  * Usage per batch: engine.processBatch(batch, now); prober.run(batch, now); driver.complete(batch).
  */
 import type { NetState } from '../core/netstate.js';
-import {
-  NEIGH_F_PERMANENT,
-  NEIGH_F_USED,
-  NEIGH_FAILED,
-  NEIGH_REACHABLE,
-  NEIGH_STALE,
-} from '../core/netstate.js';
+import { NEIGH_F_PERMANENT, NEIGH_FAILED, NEIGH_REACHABLE, NEIGH_STALE } from '../core/netstate.js';
 import type { FrameBatch } from '../packet/frame.js';
 import { VERDICT_TX } from '../packet/frame.js';
 import { ARP_REQUEST, buildArp, buildNeighborSolicit } from '../packet/arp.js';
@@ -100,11 +95,11 @@ export class NeighProber {
     const o = this.o;
     let added = 0;
     for (let i = 0; i < net.neighCount; i++) {
-      const flags = net.nFlags[i]!;
-      if ((flags & NEIGH_F_USED) !== 0) {
+      if (net.nUsed[i] !== 0) {
         this.usedAt[i] = nowMs;
-        net.nFlags[i] = flags & ~NEIGH_F_USED;
+        net.nUsed[i] = 0;
       }
+      const flags = net.nFlags[i]!;
       const state = net.nState[i]!;
       if (state === NEIGH_REACHABLE) this.sentInCycle[i] = 0; // answered (or refreshed from the kernel)
       if ((flags & NEIGH_F_PERMANENT) !== 0) continue;

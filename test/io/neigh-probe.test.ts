@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NeighProber } from '../../src/io/neigh-probe.js';
+import { emitToNeighbour } from '../../src/fwd/l2.js';
 import { Director } from '../../src/core/director.js';
 import {
   NEIGH_F_PERMANENT,
@@ -337,4 +338,26 @@ test('a full frame pool stops the run; the rest is sent on the next one', () => 
     next.map((x) => x.target),
     ['10.1.0.13'],
   );
+});
+
+test('frames sent through a cached next hop keep the entry in use (fwd/l2 marks it)', () => {
+  const d = director();
+  const net = d.net;
+  const p = new NeighProber(net, { idleMs: 60000 });
+  const n = net.resolve(4, W('10.1.0.40'), 0); // resolved once, then cached by the engine
+  net.setNeighbour(4, W('10.1.0.40'), 2, MAC('02:00:00:00:00:40'), 0);
+  assert.equal(runAt(p, 0).length, 0);
+  // 100 s later, the engine is still forwarding to it through its cache
+  const b = new FrameBatch(1);
+  b.push(new Uint8Array(60), 2);
+  assert.equal(emitToNeighbour(b, 0, b.start[0]! + 14, b.start[0]! + 60, 0x0800, net, n), 0);
+  const r = runAt(p, 100000);
+  assert.deepEqual(
+    r.map((x) => `${x.target} ${x.ethDst}`),
+    ['10.1.0.40 02:00:00:00:00:40'],
+  );
+  // and a FAILED entry the engine keeps trying to use is probed again (broadcast)
+  net.nState[n] = NEIGH_FAILED;
+  emitToNeighbour(b, 0, b.start[0]! + 14, b.start[0]! + 60, 0x0800, net, n);
+  assert.equal(runAt(p, 200000).length, 1);
 });
