@@ -1,0 +1,961 @@
+/*
+ * lvsd.node: the small N-API addon behind src/io/native.ts.
+ *
+ * Plain C, context-aware (NAPI_MODULE_INIT): every Node environment (main thread or worker_thread)
+ * gets its own instance state (its own uv_poll handles on its own loop). Nothing here keeps global
+ * mutable state.
+ *
+ * Two layers:
+ *  - thin system-call wrappers (socket, bind, recv/send, read/write, setsockopt, SO_PEERCRED, TUN,
+ *    socket filters, uv_poll readiness callbacks) for the control plane and the helpers;
+ *  - batched AF_PACKET I/O for the data plane: packetRecv fills many FrameBatch slots from many
+ *    sockets with recvmmsg(2) in one call, packetSend transmits many slots with sendmmsg(2) per
+ *    socket in one call (hot-path rule 8: one native call moves a whole batch).
+ *
+ * Errors: system-call failures throw a Node-style SystemError-like Error: message
+ * "<fn>: <syscall> <CODE> (<strerror>)", .code = errno name, .errno = -errno (as Node does),
+ * .syscall. Data-plane entry points (packetRecv/packetSend) never throw for I/O errors: they count
+ * them in a Float64Array the caller owns.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23 /* include/uapi/linux/if_packet.h, Linux 4.20 */
+#endif
+#ifndef TP_STATUS_VLAN_VALID
+#define TP_STATUS_VLAN_VALID (1 << 4)
+#endif
+
+/* Counter slots of the Float64Array passed to packetRecv/packetSend (mirrored in native.ts). */
+enum {
+  C_RX_FRAMES = 0,
+  C_RX_BYTES = 1,
+  C_RX_TRUNCATED = 2,
+  C_RX_ERRORS = 3,
+  C_RX_OTHERHOST = 4,
+  C_TX_FRAMES = 5,
+  C_TX_BYTES = 6,
+  C_TX_ERRORS = 7,
+  C_TX_ENOBUFS = 8,
+  C_TX_AGAIN = 9,
+  C_RX_LAST_ERRNO = 10,
+  C_TX_LAST_ERRNO = 11,
+  C_COUNT = 12
+};
+
+/* recvmmsg/sendmmsg chunk: bounded stack use per system call. */
+#define CHUNK 64
+#define VNET_LEN ((int)sizeof(struct virtio_net_hdr))
+
+/* ------------------------------------------------------------------------------------------ */
+/* per-environment state                                                                        */
+
+typedef struct poll_entry {
+  uv_poll_t handle; /* first member: the uv handle pointer is the entry pointer */
+  int fd;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async_context;
+  struct poll_entry *next;
+} poll_entry;
+
+typedef struct {
+  poll_entry *polls;
+} instance_state;
+
+static instance_state *get_state(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return (instance_state *)data;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* errors and argument helpers                                                                  */
+
+static napi_value throw_errno(napi_env env, const char *fn, const char *syscall, const char *detail,
+                              int err) {
+  char msg[320];
+  const char *name = uv_err_name(-err);
+  if (detail != NULL && detail[0] != '\0')
+    snprintf(msg, sizeof msg, "%s: %s %s %s (%s)", fn, syscall, detail, name, strerror(err));
+  else
+    snprintf(msg, sizeof msg, "%s: %s %s (%s)", fn, syscall, name, strerror(err));
+  napi_value msg_v, code_v, err_v, errno_v, syscall_v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_v);
+  napi_create_error(env, code_v, msg_v, &err_v);
+  napi_create_int32(env, -err, &errno_v);
+  napi_set_named_property(env, err_v, "errno", errno_v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v);
+  napi_set_named_property(env, err_v, "syscall", syscall_v);
+  napi_throw(env, err_v);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *fn, const char *what) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: %s", fn, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *fn, const char *what) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: %s", fn, what);
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+/* A typed array of the given element type; *len is the element count. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
+                     size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok) return 0;
+  return type == want;
+}
+
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  void *p = NULL;
+  if (!get_typed(env, v, napi_uint8_array, &p, len)) return 0;
+  *data = (uint8_t *)p;
+  return 1;
+}
+
+/* buf, offset, length -> pointer into buf after checking the range */
+static int get_range(napi_env env, const char *fn, napi_value *argv, uint8_t **p, size_t *n) {
+  uint8_t *data;
+  size_t len;
+  int32_t off, cnt;
+  if (!get_bytes(env, argv[0], &data, &len)) {
+    throw_type(env, fn, "buf must be a Uint8Array");
+    return 0;
+  }
+  if (!get_i32(env, argv[1], &off) || !get_i32(env, argv[2], &cnt)) {
+    throw_type(env, fn, "offset and length must be numbers");
+    return 0;
+  }
+  if (off < 0 || cnt < 0 || (size_t)off + (size_t)cnt > len) {
+    throw_range(env, fn, "offset/length outside the buffer");
+    return 0;
+  }
+  *p = data + off;
+  *n = (size_t)cnt;
+  return 1;
+}
+
+#define ARGS(N)                                                                                 \
+  size_t argc = (N);                                                                            \
+  napi_value argv[(N) > 0 ? (N) : 1];                                                           \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                                         \
+  if (argc < (N)) return throw_type(env, FN, "missing arguments")
+
+#define INT_ARG(i, var)                                                                         \
+  int32_t var;                                                                                  \
+  if (!get_i32(env, argv[i], &var)) return throw_type(env, FN, #var " must be a number")
+
+static napi_value make_i32(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static napi_value make_undefined(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* plain system-call wrappers                                                                   */
+
+#undef FN
+#define FN "socket"
+static napi_value js_socket(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  INT_ARG(0, domain);
+  INT_ARG(1, type);
+  INT_ARG(2, protocol);
+  int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno(env, FN, "socket", NULL, errno);
+  return make_i32(env, fd);
+}
+
+#undef FN
+#define FN "bindNetlink"
+static napi_value js_bind_netlink(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT_ARG(0, fd);
+  uint32_t groups;
+  if (!get_u32(env, argv[1], &groups)) return throw_type(env, FN, "groups must be a number");
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_pid = 0; /* the kernel assigns a unique port id */
+  sa.nl_groups = groups;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) return throw_errno(env, FN, "bind", NULL, errno);
+  return make_undefined(env);
+}
+
+static void poll_remove(napi_env env, int fd);
+
+#undef FN
+#define FN "close"
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, fd);
+  /* epoll must forget the fd before it is closed (and possibly reused) */
+  poll_remove(env, fd);
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, FN, "close", NULL, errno);
+  return make_undefined(env);
+}
+
+/* recv/send/read/write share one shape: (fd, buf, offset, length) -> bytes, -1 on EAGAIN */
+enum io_kind { IO_RECV, IO_SEND, IO_READ, IO_WRITE };
+
+static napi_value do_io(napi_env env, napi_callback_info info, const char *fn, enum io_kind kind) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return throw_type(env, fn, "missing arguments");
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, fn, "fd must be a number");
+  uint8_t *p;
+  size_t n;
+  if (!get_range(env, fn, argv + 1, &p, &n)) return NULL;
+  ssize_t r;
+  const char *sc;
+  for (;;) {
+    switch (kind) {
+    case IO_RECV: r = recv(fd, p, n, MSG_DONTWAIT); sc = "recv"; break;
+    case IO_SEND: r = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL); sc = "send"; break;
+    case IO_READ: r = read(fd, p, n); sc = "read"; break;
+    default: r = write(fd, p, n); sc = "write"; break;
+    }
+    if (r >= 0) return make_i32(env, (int32_t)r);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_i32(env, -1);
+    return throw_errno(env, fn, sc, NULL, errno);
+  }
+}
+
+static napi_value js_recv(napi_env env, napi_callback_info info) { return do_io(env, info, "recv", IO_RECV); }
+static napi_value js_send(napi_env env, napi_callback_info info) { return do_io(env, info, "send", IO_SEND); }
+static napi_value js_read(napi_env env, napi_callback_info info) { return do_io(env, info, "read", IO_READ); }
+static napi_value js_write(napi_env env, napi_callback_info info) { return do_io(env, info, "write", IO_WRITE); }
+
+#undef FN
+#define FN "setsockoptInt"
+static napi_value js_setsockopt_int(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  INT_ARG(0, fd);
+  INT_ARG(1, level);
+  INT_ARG(2, name);
+  INT_ARG(3, value);
+  int v = value;
+  if (setsockopt(fd, level, name, &v, sizeof v) < 0) return throw_errno(env, FN, "setsockopt", NULL, errno);
+  return make_undefined(env);
+}
+
+#undef FN
+#define FN "getsockoptInt"
+static napi_value js_getsockopt_int(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  INT_ARG(0, fd);
+  INT_ARG(1, level);
+  INT_ARG(2, name);
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, level, name, &v, &len) < 0) return throw_errno(env, FN, "getsockopt", NULL, errno);
+  return make_i32(env, v);
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, key, n);
+}
+
+#undef FN
+#define FN "peerCred"
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, fd);
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return throw_errno(env, FN, "getsockopt", "SO_PEERCRED", errno);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_num(env, obj, "pid", cred.pid);
+  set_num(env, obj, "uid", cred.uid);
+  set_num(env, obj, "gid", cred.gid);
+  return obj;
+}
+
+#undef FN
+#define FN "tunOpen"
+static napi_value js_tun_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char name[IFNAMSIZ + 1];
+  size_t nlen = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok)
+    return throw_type(env, FN, "name must be a string");
+  if (nlen >= IFNAMSIZ) return throw_range(env, FN, "name longer than 15 bytes");
+  INT_ARG(1, flags);
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, FN, "open", "/dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, nlen);
+  ifr.ifr_flags = (short)flags;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, FN, "ioctl", "TUNSETIFF", e);
+  }
+  napi_value obj, fd_v, name_v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, fd, &fd_v);
+  napi_set_named_property(env, obj, "fd", fd_v);
+  ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_v);
+  napi_set_named_property(env, obj, "name", name_v);
+  return obj;
+}
+
+/* Attach a classic BPF program (struct sock_filter[], 8 bytes each, host order); an empty program
+ * detaches the current one (SO_DETACH_FILTER; "none attached" is not an error). Returns errno or 0. */
+static int attach_filter(int fd, const uint8_t *prog, size_t len) {
+  if (len == 0) {
+    int dummy = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &dummy, sizeof dummy) < 0 && errno != ENOENT)
+      return errno;
+    return 0;
+  }
+  struct sock_fprog fprog;
+  fprog.len = (unsigned short)(len / sizeof(struct sock_filter));
+  fprog.filter = (struct sock_filter *)prog; /* the kernel copies the program */
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) < 0) return errno;
+  return 0;
+}
+
+static int check_prog(napi_env env, const char *fn, napi_value v, uint8_t **prog, size_t *len) {
+  if (!get_bytes(env, v, prog, len)) {
+    throw_type(env, fn, "prog must be a Uint8Array");
+    return 0;
+  }
+  if (*len % sizeof(struct sock_filter) != 0 || *len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    throw_range(env, fn, "prog must be 0..4096 instructions of 8 bytes");
+    return 0;
+  }
+  return 1;
+}
+
+#undef FN
+#define FN "setFilter"
+static napi_value js_set_filter(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT_ARG(0, fd);
+  uint8_t *prog;
+  size_t len;
+  if (!check_prog(env, FN, argv[1], &prog, &len)) return NULL;
+  int e = attach_filter(fd, prog, len);
+  if (e != 0) return throw_errno(env, FN, "setsockopt", len ? "SO_ATTACH_FILTER" : "SO_DETACH_FILTER", e);
+  return make_undefined(env);
+}
+
+#undef FN
+#define FN "packetStats"
+static napi_value js_packet_stats(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, fd);
+  struct tpacket_stats st;
+  socklen_t len = sizeof st;
+  /* the kernel resets its counters on every read; tp_packets already includes tp_drops */
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0)
+    return throw_errno(env, FN, "getsockopt", "PACKET_STATISTICS", errno);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_num(env, obj, "packets", st.tp_packets);
+  set_num(env, obj, "drops", st.tp_drops);
+  return obj;
+}
+
+#undef FN
+#define FN "ifIndex"
+static napi_value js_if_index(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char name[IFNAMSIZ + 1];
+  size_t nlen = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok)
+    return throw_type(env, FN, "name must be a string");
+  if (nlen >= IFNAMSIZ) return throw_errno(env, FN, "if_nametoindex", name, ENODEV);
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return throw_errno(env, FN, "if_nametoindex", name, errno ? errno : ENODEV);
+  return make_i32(env, (int32_t)idx);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* readiness: uv_poll in the calling environment's loop                                         */
+
+static void poll_on_event(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  poll_entry *e = (poll_entry *)handle;
+  napi_env env = e->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, result;
+  if (napi_get_reference_value(env, e->callback, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+    /* status < 0 (e.g. EBADF) is reported as readability too: the caller's read will surface it */
+    napi_status st = napi_make_callback(env, e->async_context, recv, cb, 0, NULL, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void poll_on_close(uv_handle_t *handle) { free(handle); }
+
+/* Unlink, stop and close the poll of fd (if any). */
+static void poll_remove(napi_env env, int fd) {
+  instance_state *st = get_state(env);
+  if (st == NULL) return;
+  poll_entry **pp = &st->polls;
+  while (*pp != NULL) {
+    poll_entry *e = *pp;
+    if (e->fd == fd) {
+      *pp = e->next;
+      uv_poll_stop(&e->handle);
+      napi_delete_reference(env, e->callback);
+      napi_async_destroy(env, e->async_context);
+      uv_close((uv_handle_t *)&e->handle, poll_on_close);
+      return;
+    }
+    pp = &e->next;
+  }
+}
+
+#undef FN
+#define FN "pollStart"
+static napi_value js_poll_start(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT_ARG(0, fd);
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_function) return throw_type(env, FN, "onReadable must be a function");
+  instance_state *st = get_state(env);
+  for (poll_entry *e = st->polls; e != NULL; e = e->next) {
+    if (e->fd == fd) { /* replace the callback of an existing poll */
+      napi_delete_reference(env, e->callback);
+      napi_create_reference(env, argv[1], 1, &e->callback);
+      return make_undefined(env);
+    }
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_type(env, FN, "no event loop");
+  poll_entry *e = calloc(1, sizeof *e);
+  if (e == NULL) return throw_errno(env, FN, "calloc", NULL, ENOMEM);
+  int r = uv_poll_init(loop, &e->handle, fd);
+  if (r < 0) {
+    free(e);
+    return throw_errno(env, FN, "uv_poll_init", NULL, -r);
+  }
+  e->fd = fd;
+  e->env = env;
+  napi_value name;
+  napi_create_string_utf8(env, "lvsd:poll", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &e->async_context);
+  napi_create_reference(env, argv[1], 1, &e->callback);
+  r = uv_poll_start(&e->handle, UV_READABLE, poll_on_event);
+  if (r < 0) {
+    napi_delete_reference(env, e->callback);
+    napi_async_destroy(env, e->async_context);
+    uv_close((uv_handle_t *)&e->handle, poll_on_close);
+    return throw_errno(env, FN, "uv_poll_start", NULL, -r);
+  }
+  e->next = st->polls;
+  st->polls = e;
+  return make_undefined(env);
+}
+
+#undef FN
+#define FN "pollStop"
+static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, fd);
+  poll_remove(env, fd);
+  return make_undefined(env);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* AF_PACKET                                                                                    */
+
+static int setopt(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+/*
+ * packetOpen(ifindex, rcvbuf, sndbuf, prog) -> fd
+ * One AF_PACKET SOCK_RAW socket bound to ETH_P_ALL on ifindex (packet(7)): it sees every frame
+ * before tc/netfilter netdev ingress. Options, set before bind so no frame arrives unconfigured:
+ *  PACKET_VNET_HDR (a struct virtio_net_hdr precedes every frame both ways: GSO and partial checksum
+ *  metadata), PACKET_AUXDATA (VLAN TCI the device stripped), PACKET_IGNORE_OUTGOING (frames this
+ *  host transmits are not looped back), PACKET_QDISC_BYPASS (send straight to the driver; a full
+ *  device queue returns ENOBUFS), SO_RCVBUFFORCE/SO_SNDBUFFORCE (fall back to the capped
+ *  SO_RCVBUF/SO_SNDBUF without CAP_NET_ADMIN). The socket is created with protocol 0, so it
+ *  receives nothing until bind; prog (may be empty) is attached before bind for the same reason.
+ */
+#undef FN
+#define FN "packetOpen"
+static napi_value js_packet_open(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  INT_ARG(0, ifindex);
+  INT_ARG(1, rcvbuf);
+  INT_ARG(2, sndbuf);
+  uint8_t *prog;
+  size_t prog_len;
+  if (!check_prog(env, FN, argv[3], &prog, &prog_len)) return NULL;
+  if (ifindex <= 0) return throw_errno(env, FN, "bind", NULL, ENODEV);
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, FN, "socket", NULL, errno);
+  const char *what = NULL;
+  const char *sc = "setsockopt";
+  int e = 0;
+  if (setopt(fd, SOL_PACKET, PACKET_VNET_HDR, 1) < 0) { what = "PACKET_VNET_HDR"; goto fail; }
+  if (setopt(fd, SOL_PACKET, PACKET_AUXDATA, 1) < 0) { what = "PACKET_AUXDATA"; goto fail; }
+  if (setopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1) < 0) { what = "PACKET_IGNORE_OUTGOING"; goto fail; }
+  if (setopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1) < 0) { what = "PACKET_QDISC_BYPASS"; goto fail; }
+  if (rcvbuf > 0 && setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf) < 0 &&
+      setopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf) < 0) { what = "SO_RCVBUF"; goto fail; }
+  if (sndbuf > 0 && setopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, sndbuf) < 0 &&
+      setopt(fd, SOL_SOCKET, SO_SNDBUF, sndbuf) < 0) { what = "SO_SNDBUF"; goto fail; }
+  if (prog_len > 0 && (e = attach_filter(fd, prog, prog_len)) != 0) {
+    what = "SO_ATTACH_FILTER";
+    goto fail_e;
+  }
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    sc = "bind";
+    what = NULL;
+    goto fail;
+  }
+  return make_i32(env, fd);
+fail:
+  e = errno;
+fail_e:
+  close(fd);
+  return throw_errno(env, FN, sc, what, e);
+}
+
+/* Typed-array views of a FrameBatch, fetched once per call. */
+typedef struct {
+  uint8_t *buf;
+  size_t buf_len;
+  int32_t *start, *len, *ifindex, *vlan;
+  uint8_t *flags, *gso_type;
+  uint16_t *hdr_len, *gso_size, *csum_start, *csum_offset;
+  size_t cap; /* smallest element count of the metadata arrays */
+} batch_view;
+
+/* argv: buf, start, len, ifindex, vlanTci, vnetFlags, gsoType, hdrLen, gsoSize, csumStart, csumOffset */
+static int get_batch(napi_env env, const char *fn, napi_value *argv, batch_view *b) {
+  size_t n;
+  void *p;
+  if (!get_bytes(env, argv[0], &b->buf, &b->buf_len)) goto bad;
+  b->cap = (size_t)-1;
+#define TA(i, type, field, ctype)                                                               \
+  if (!get_typed(env, argv[i], type, &p, &n)) goto bad;                                         \
+  b->field = (ctype *)p;                                                                        \
+  if (n < b->cap) b->cap = n;
+  TA(1, napi_int32_array, start, int32_t)
+  TA(2, napi_int32_array, len, int32_t)
+  TA(3, napi_int32_array, ifindex, int32_t)
+  TA(4, napi_int32_array, vlan, int32_t)
+  TA(5, napi_uint8_array, flags, uint8_t)
+  TA(6, napi_uint8_array, gso_type, uint8_t)
+  TA(7, napi_uint16_array, hdr_len, uint16_t)
+  TA(8, napi_uint16_array, gso_size, uint16_t)
+  TA(9, napi_uint16_array, csum_start, uint16_t)
+  TA(10, napi_uint16_array, csum_offset, uint16_t)
+#undef TA
+  return 1;
+bad:
+  throw_type(env, fn, "batch arrays have the wrong types (buf, start, len, ifindex, vlanTci, vnetFlags, "
+                      "gsoType, hdrLen, gsoSize, csumStart, csumOffset)");
+  return 0;
+}
+
+static int get_counters(napi_env env, const char *fn, napi_value v, double **c) {
+  size_t n;
+  void *p;
+  if (!get_typed(env, v, napi_float64_array, &p, &n) || n < C_COUNT) {
+    throw_type(env, fn, "counters must be a Float64Array of at least 12 elements");
+    return 0;
+  }
+  *c = (double *)p;
+  return 1;
+}
+
+/*
+ * packetRecv(fds: Int32Array, nfds, first, slotBase, maxFrames, slotSize, headroom,
+ *            buf, start, len, ifindex, vlanTci, vnetFlags, gsoType, hdrLen, gsoSize, csumStart,
+ *            csumOffset, counters: Float64Array) -> frames received
+ *
+ * Fills slots slotBase, slotBase+1, ... (at most maxFrames) with recvmmsg(MSG_DONTWAIT) from the
+ * sockets fds[first], fds[first+1], ... (wrapping), draining each before moving on, and returns at
+ * once when every socket would block. Frame i's bytes land at i*slotSize + headroom; its virtio-net
+ * header is decoded into the metadata arrays; vlanTci comes from PACKET_AUXDATA (-1 = untagged);
+ * ifindex from the source address. Truncated frames (bigger than a slot) and frames addressed to
+ * other hosts (PACKET_OTHERHOST, promiscuous mode) are counted and skipped; errors are counted,
+ * never thrown.
+ */
+#undef FN
+#define FN "packetRecv"
+static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
+  ARGS(19);
+  int32_t *fds;
+  size_t fds_len;
+  {
+    void *p;
+    if (!get_typed(env, argv[0], napi_int32_array, &p, &fds_len)) return throw_type(env, FN, "fds must be an Int32Array");
+    fds = (int32_t *)p;
+  }
+  INT_ARG(1, nfds);
+  INT_ARG(2, first);
+  INT_ARG(3, slot_base);
+  INT_ARG(4, max_frames);
+  INT_ARG(5, slot_size);
+  INT_ARG(6, headroom);
+  batch_view b;
+  if (!get_batch(env, FN, argv + 7, &b)) return NULL;
+  double *ctr;
+  if (!get_counters(env, FN, argv[18], &ctr)) return NULL;
+  if (nfds < 0 || (size_t)nfds > fds_len || slot_base < 0 || max_frames < 0 || headroom < 0 ||
+      slot_size <= headroom + VNET_LEN)
+    return throw_range(env, FN, "bad nfds/slotBase/maxFrames/slotSize/headroom");
+  size_t limit = (size_t)slot_base + (size_t)max_frames;
+  if (limit > b.cap) limit = b.cap;
+  if (limit > b.buf_len / (size_t)slot_size) limit = b.buf_len / (size_t)slot_size;
+  size_t got = (size_t)slot_base;
+  if (nfds == 0 || got >= limit) return make_i32(env, 0);
+
+  struct mmsghdr msgs[CHUNK];
+  struct iovec iov[CHUNK][2];
+  struct virtio_net_hdr vnet[CHUNK];
+  struct sockaddr_ll names[CHUNK];
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+  } ctl[CHUNK];
+  const size_t room = (size_t)(slot_size - headroom);
+  if (first < 0) first = 0;
+
+  for (int s = 0; s < nfds && got < limit; s++) {
+    int fd = fds[(first + s) % nfds];
+    while (got < limit) {
+      size_t want = limit - got;
+      if (want > CHUNK) want = CHUNK;
+      for (size_t j = 0; j < want; j++) {
+        iov[j][0].iov_base = &vnet[j];
+        iov[j][0].iov_len = sizeof vnet[j];
+        iov[j][1].iov_base = b.buf + (got + j) * (size_t)slot_size + (size_t)headroom;
+        iov[j][1].iov_len = room;
+        memset(&msgs[j].msg_hdr, 0, sizeof msgs[j].msg_hdr);
+        msgs[j].msg_hdr.msg_name = &names[j];
+        msgs[j].msg_hdr.msg_namelen = sizeof names[j];
+        msgs[j].msg_hdr.msg_iov = iov[j];
+        msgs[j].msg_hdr.msg_iovlen = 2;
+        msgs[j].msg_hdr.msg_control = ctl[j].buf;
+        msgs[j].msg_hdr.msg_controllen = sizeof ctl[j].buf;
+        msgs[j].msg_len = 0;
+      }
+      int r = recvmmsg(fd, msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          /* e.g. ENETDOWN once when the device goes down: counted, the socket stays usable */
+          ctr[C_RX_ERRORS] += 1;
+          ctr[C_RX_LAST_ERRNO] = errno;
+        }
+        break;
+      }
+      size_t w = 0; /* frames kept, compacted towards got */
+      for (size_t j = 0; j < (size_t)r; j++) {
+        struct msghdr *h = &msgs[j].msg_hdr;
+        if ((h->msg_flags & MSG_TRUNC) || msgs[j].msg_len < (unsigned)VNET_LEN) {
+          ctr[C_RX_TRUNCATED] += 1;
+          continue;
+        }
+        if (names[j].sll_pkttype == PACKET_OTHERHOST || names[j].sll_pkttype == PACKET_OUTGOING) {
+          ctr[C_RX_OTHERHOST] += 1;
+          continue;
+        }
+        size_t flen = msgs[j].msg_len - (unsigned)VNET_LEN;
+        size_t slot = got + w;
+        size_t at = slot * (size_t)slot_size + (size_t)headroom;
+        if (w != j) memmove(b.buf + at, iov[j][1].iov_base, flen); /* rare: after a skipped frame */
+        int32_t tci = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+          if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
+              c->cmsg_len >= CMSG_LEN(sizeof(struct tpacket_auxdata))) {
+            struct tpacket_auxdata aux;
+            memcpy(&aux, CMSG_DATA(c), sizeof aux);
+            if (aux.tp_status & TP_STATUS_VLAN_VALID) tci = aux.tp_vlan_tci;
+          }
+        }
+        b.start[slot] = (int32_t)at;
+        b.len[slot] = (int32_t)flen;
+        b.ifindex[slot] = names[j].sll_ifindex;
+        b.vlan[slot] = tci;
+        /* virtio-net header fields are little-endian on the wire of a packet socket, which is
+         * host order on every little-endian host (vio_le() in net/packet/af_packet.c) */
+        b.flags[slot] = vnet[j].flags;
+        b.gso_type[slot] = vnet[j].gso_type;
+        b.hdr_len[slot] = vnet[j].hdr_len;
+        b.gso_size[slot] = vnet[j].gso_size;
+        b.csum_start[slot] = vnet[j].csum_start;
+        b.csum_offset[slot] = vnet[j].csum_offset;
+        ctr[C_RX_BYTES] += (double)flen;
+        w++;
+      }
+      got += w;
+      ctr[C_RX_FRAMES] += (double)w;
+      if ((size_t)r < want) break; /* this socket is drained (for now) */
+    }
+  }
+  return make_i32(env, (int32_t)(got - (size_t)slot_base));
+}
+
+/*
+ * packetSend(slots: Int32Array, fds: Int32Array, n, buf, start, len, outIfindex, vlanTci (unused,
+ *            pass outVlanTci), vnetFlags, gsoType, hdrLen, gsoSize, csumStart, csumOffset,
+ *            counters) -> frames sent
+ *
+ * Transmits frame slots[k] (k < n) on socket fds[k] towards outIfindex[slots[k]], each preceded by
+ * a virtio-net header built from the metadata (GSO frames stay GSO: the kernel or the device
+ * segments them; partial checksums stay partial). Frames of the same socket go out together with
+ * sendmmsg(MSG_DONTWAIT). ENOBUFS (device queue full, qdisc bypassed) and EAGAIN (send buffer full)
+ * are counted separately from other errors; a failed frame is skipped, never retried.
+ */
+#undef FN
+#define FN "packetSend"
+static napi_value js_packet_send(napi_env env, napi_callback_info info) {
+  ARGS(15);
+  int32_t *slots, *sfds;
+  size_t slots_len, sfds_len;
+  {
+    void *p;
+    if (!get_typed(env, argv[0], napi_int32_array, &p, &slots_len)) return throw_type(env, FN, "slots must be an Int32Array");
+    slots = (int32_t *)p;
+    if (!get_typed(env, argv[1], napi_int32_array, &p, &sfds_len)) return throw_type(env, FN, "fds must be an Int32Array");
+    sfds = (int32_t *)p;
+  }
+  INT_ARG(2, n);
+  batch_view b;
+  /* reuse get_batch: argv[3..13] = buf, start, len, outIfindex (as "ifindex"), vlan, flags, ... */
+  if (!get_batch(env, FN, argv + 3, &b)) return NULL;
+  double *ctr;
+  if (!get_counters(env, FN, argv[14], &ctr)) return NULL;
+  if (n < 0 || (size_t)n > slots_len || (size_t)n > sfds_len) return throw_range(env, FN, "bad n");
+
+  struct mmsghdr msgs[CHUNK];
+  struct iovec iov[CHUNK][2];
+  struct virtio_net_hdr vnet[CHUNK];
+  struct sockaddr_ll names[CHUNK];
+  int32_t sent = 0;
+  /* sfds[k] is set to -1 once frame k has been handled */
+  for (int32_t k0 = 0; k0 < n; k0++) {
+    int fd = sfds[k0];
+    if (fd < 0) continue;
+    int32_t k = k0;
+    while (k < n) {
+      size_t m = 0;
+      for (; k < n && m < CHUNK; k++) {
+        if (sfds[k] != fd) continue;
+        sfds[k] = -1;
+        int32_t i = slots[k];
+        if (i < 0 || (size_t)i >= b.cap) { ctr[C_TX_ERRORS] += 1; continue; }
+        int32_t st = b.start[i], ln = b.len[i];
+        if (st < 0 || ln < ETH_HLEN || (size_t)st + (size_t)ln > b.buf_len) { ctr[C_TX_ERRORS] += 1; continue; }
+        uint8_t *frame = b.buf + st;
+        memset(&vnet[m], 0, sizeof vnet[m]);
+        vnet[m].flags = b.flags[i];
+        vnet[m].gso_type = b.gso_type[i];
+        vnet[m].hdr_len = b.hdr_len[i];
+        vnet[m].gso_size = b.gso_size[i];
+        vnet[m].csum_start = b.csum_start[i];
+        vnet[m].csum_offset = b.csum_offset[i];
+        memset(&names[m], 0, sizeof names[m]);
+        names[m].sll_family = AF_PACKET;
+        names[m].sll_ifindex = b.ifindex[i];
+        /* skb->protocol: the outermost ethertype as it is in the frame (already network order) */
+        memcpy(&names[m].sll_protocol, frame + 12, 2);
+        iov[m][0].iov_base = &vnet[m];
+        iov[m][0].iov_len = sizeof vnet[m];
+        iov[m][1].iov_base = frame;
+        iov[m][1].iov_len = (size_t)ln;
+        memset(&msgs[m].msg_hdr, 0, sizeof msgs[m].msg_hdr);
+        msgs[m].msg_hdr.msg_name = &names[m];
+        msgs[m].msg_hdr.msg_namelen = sizeof names[m];
+        msgs[m].msg_hdr.msg_iov = iov[m];
+        msgs[m].msg_hdr.msg_iovlen = 2;
+        msgs[m].msg_len = 0;
+        m++;
+      }
+      size_t off = 0;
+      while (off < m) {
+        int r = sendmmsg(fd, msgs + off, (unsigned)(m - off), MSG_DONTWAIT);
+        if (r < 0) {
+          int e = errno;
+          if (e == EINTR) continue;
+          if (e == ENOBUFS) ctr[C_TX_ENOBUFS] += 1;
+          else if (e == EAGAIN || e == EWOULDBLOCK) ctr[C_TX_AGAIN] += 1;
+          else { ctr[C_TX_ERRORS] += 1; ctr[C_TX_LAST_ERRNO] = e; }
+          off++; /* sendmmsg reports the error of the first unsent message: skip it */
+          continue;
+        }
+        for (int j = 0; j < r; j++) ctr[C_TX_BYTES] += (double)iov[off + (size_t)j][1].iov_len;
+        ctr[C_TX_FRAMES] += r;
+        sent += r;
+        off += (size_t)r;
+      }
+    }
+  }
+  return make_i32(env, sent);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* module                                                                                       */
+
+static void cleanup_env(void *arg) {
+  instance_state *st = (instance_state *)arg;
+  while (st->polls != NULL) {
+    poll_entry *e = st->polls;
+    st->polls = e->next;
+    uv_poll_stop(&e->handle);
+    uv_close((uv_handle_t *)&e->handle, poll_on_close);
+  }
+}
+
+static void finalize_state(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+static void export_const(napi_env env, napi_value obj, const char *name, double v) {
+  set_num(env, obj, name, v);
+}
+
+NAPI_MODULE_INIT() {
+  instance_state *st = calloc(1, sizeof *st);
+  if (st == NULL) return NULL;
+  napi_set_instance_data(env, st, finalize_state, NULL);
+  napi_add_env_cleanup_hook(env, cleanup_env, st);
+
+  export_fn(env, exports, "socket", js_socket);
+  export_fn(env, exports, "bindNetlink", js_bind_netlink);
+  export_fn(env, exports, "close", js_close);
+  export_fn(env, exports, "recv", js_recv);
+  export_fn(env, exports, "send", js_send);
+  export_fn(env, exports, "read", js_read);
+  export_fn(env, exports, "write", js_write);
+  export_fn(env, exports, "pollStart", js_poll_start);
+  export_fn(env, exports, "pollStop", js_poll_stop);
+  export_fn(env, exports, "setsockoptInt", js_setsockopt_int);
+  export_fn(env, exports, "getsockoptInt", js_getsockopt_int);
+  export_fn(env, exports, "peerCred", js_peer_cred);
+  export_fn(env, exports, "tunOpen", js_tun_open);
+  export_fn(env, exports, "setFilter", js_set_filter);
+  export_fn(env, exports, "packetStats", js_packet_stats);
+  export_fn(env, exports, "ifIndex", js_if_index);
+  export_fn(env, exports, "packetOpen", js_packet_open);
+  export_fn(env, exports, "packetRecv", js_packet_recv);
+  export_fn(env, exports, "packetSend", js_packet_send);
+
+  /* the values native.ts hard-codes, from the system headers, so a test can compare them */
+  napi_value c;
+  napi_create_object(env, &c);
+  export_const(env, c, "AF_UNIX", AF_UNIX);
+  export_const(env, c, "AF_INET", AF_INET);
+  export_const(env, c, "AF_INET6", AF_INET6);
+  export_const(env, c, "AF_NETLINK", AF_NETLINK);
+  export_const(env, c, "AF_PACKET", AF_PACKET);
+  export_const(env, c, "SOCK_STREAM", SOCK_STREAM);
+  export_const(env, c, "SOCK_DGRAM", SOCK_DGRAM);
+  export_const(env, c, "SOCK_RAW", SOCK_RAW);
+  export_const(env, c, "NETLINK_ROUTE", NETLINK_ROUTE);
+  export_const(env, c, "SOL_SOCKET", SOL_SOCKET);
+  export_const(env, c, "SOL_PACKET", SOL_PACKET);
+  export_const(env, c, "SOL_NETLINK", SOL_NETLINK);
+  export_const(env, c, "SO_RCVBUF", SO_RCVBUF);
+  export_const(env, c, "SO_SNDBUF", SO_SNDBUF);
+  export_const(env, c, "SO_RCVBUFFORCE", SO_RCVBUFFORCE);
+  export_const(env, c, "SO_SNDBUFFORCE", SO_SNDBUFFORCE);
+  export_const(env, c, "SO_MARK", SO_MARK);
+  export_const(env, c, "NETLINK_ADD_MEMBERSHIP", NETLINK_ADD_MEMBERSHIP);
+  export_const(env, c, "NETLINK_NO_ENOBUFS", NETLINK_NO_ENOBUFS);
+  export_const(env, c, "NETLINK_EXT_ACK", NETLINK_EXT_ACK);
+  export_const(env, c, "IFF_TUN", IFF_TUN);
+  export_const(env, c, "IFF_TAP", IFF_TAP);
+  export_const(env, c, "IFF_NO_PI", IFF_NO_PI);
+  export_const(env, c, "IFF_VNET_HDR", IFF_VNET_HDR);
+  export_const(env, c, "IFF_MULTI_QUEUE", IFF_MULTI_QUEUE);
+  export_const(env, c, "ETH_P_ALL", ETH_P_ALL);
+  export_const(env, c, "PACKET_STATISTICS", PACKET_STATISTICS);
+  export_const(env, c, "COUNTERS", C_COUNT);
+  export_const(env, c, "VNET_HDR_LEN", VNET_LEN);
+  napi_set_named_property(env, exports, "constants", c);
+  return exports;
+}
