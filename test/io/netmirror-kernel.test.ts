@@ -8,30 +8,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import {
-  applyNetModel,
-  capturedLinks,
-  NetMirror,
-  type NetlinkSocketApi,
-  type NetModel,
-} from '../../src/io/netmirror.js';
+import { applyNetModel, capturedLinks, NetMirror, type NetModel } from '../../src/io/netmirror.js';
 import { NetState } from '../../src/core/netstate.js';
+import { native, nativeAvailable } from '../../src/io/native.js';
 import { IFF_UP, NUD_NOARP } from '../../src/io/netlink.js';
 import { parseAddress, formatAddress, formatMac } from '../../src/packet/addr.js';
 
 const CHILD = process.env.LVSD_NETMIRROR_CHILD === '1';
 
-// The addon's loader (branch native) is imported by a computed name so this file also builds and
-// skips where the loader is absent.
-const NATIVE_MODULE = '../../src/io/native.js';
-const loaded = (await import(NATIVE_MODULE).catch(() => null)) as {
-  native: NetlinkSocketApi;
-  nativeAvailable: boolean;
-} | null;
-const nativeAvailable = loaded?.nativeAvailable === true;
-
 if (CHILD) {
-  const m = new NetMirror(loaded!.native);
+  const m = new NetMirror(native);
   m.on('change', (model: NetModel) => process.stdout.write(JSON.stringify(model) + '\n'));
   m.on('error', (e: unknown) => {
     process.stderr.write(`netmirror child: ${String(e)}\n`);
