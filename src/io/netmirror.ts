@@ -151,7 +151,8 @@ export interface NetMirrorOptions {
 /**
  * Events: 'change' (model: NetModel, what: NetChange) once the first full dump is complete and then
  * after every received datagram that changed something; 'error' (err) for netlink errors it cannot
- * recover from by re-dumping.
+ * recover from by re-dumping (a refused dump, a failing socket). Attach an 'error' listener: an
+ * unhandled 'error' event throws out of the socket's readiness callback.
  */
 export class NetMirror extends EventEmitter {
   private readonly api: NetlinkSocketApi;
@@ -193,7 +194,6 @@ export class NetMirror extends EventEmitter {
       this.api.close(fd);
       throw e;
     }
-    this.fd = fd;
     const ready = new Promise<NetModel>((resolve, reject) => {
       const onChange = (m: NetModel): void => {
         this.off('error', onError);
@@ -206,8 +206,16 @@ export class NetMirror extends EventEmitter {
       this.once('change', onChange);
       this.once('error', onError);
     });
-    this.api.pollStart(fd, () => this.onReadable());
-    this.resync();
+    this.fd = fd;
+    try {
+      this.api.pollStart(fd, () => this.onReadable());
+      this.resync();
+    } catch (e) {
+      this.stop();
+      this.removeAllListeners('change');
+      this.removeAllListeners('error');
+      throw e;
+    }
     return ready;
   }
 
@@ -538,6 +546,7 @@ export function applyNetModel(net: NetState, model: NetModel, nowMs: number): Ap
     res.routes = net.routes;
   }
   lastApplied.set(net, cur);
+  const permanentNow = new Set<number>();
   for (const n of model.neighbours) {
     if ((n.state & NUD_VALID) === 0 || n.lladdr === null) continue;
     if (n.af !== AF_INET && n.af !== AF_INET6) continue;
@@ -547,16 +556,31 @@ export function applyNetModel(net: NetState, model: NetModel, nowMs: number): Ap
     const permanent = (n.state & (NUD_PERMANENT | NUD_NOARP)) !== 0;
     const fresh = permanent || (n.state & NUD_REACHABLE) !== 0;
     const i = net.findNeighbour(n.af, dst, 0, n.ifindex);
-    if (i >= 0 && !permanent && net.nState[i] === NEIGH_REACHABLE && sameMac(net.nMac, i * 6, mac)) continue;
+    if (i >= 0 && !permanent && net.nState[i] === NEIGH_REACHABLE && sameMac(net.nMac, i * 6, mac)) {
+      net.nFlags[i]! &= ~NEIGH_F_PERMANENT;
+      continue;
+    }
     const j = net.setNeighbour(n.af, dst, n.ifindex, mac, nowMs);
     if (j < 0) continue;
     if (!fresh) {
       net.nState[j] = NEIGH_STALE;
       net.nUpdated[j] = 0;
     }
-    if (permanent) net.nFlags[j]! |= NEIGH_F_PERMANENT;
-    else net.nFlags[j]! &= ~NEIGH_F_PERMANENT;
+    if (permanent) {
+      net.nFlags[j]! |= NEIGH_F_PERMANENT;
+      permanentNow.add(j);
+    } else {
+      net.nFlags[j]! &= ~NEIGH_F_PERMANENT;
+    }
     res.neighbours++;
+  }
+  // a static entry the kernel no longer has: keep the MAC, but let lvsd's prober verify it
+  for (let i = 0; i < net.neighCount; i++) {
+    if ((net.nFlags[i]! & NEIGH_F_PERMANENT) !== 0 && !permanentNow.has(i)) {
+      net.nFlags[i]! &= ~NEIGH_F_PERMANENT;
+      net.nState[i] = NEIGH_STALE;
+      net.nUpdated[i] = 0;
+    }
   }
   return res;
 }

@@ -553,3 +553,36 @@ test('NetMirror: one prefix on several devices stays several routes; a replace d
   assert.equal(sock.lastRequest()[0], RTM_GETROUTE);
   m.stop();
 });
+
+test('applyNetModel: a static kernel entry that disappears or turns dynamic is no longer exempt from probing', () => {
+  const net = new NetState(16);
+  const base: NetModel = {
+    links: [L2],
+    addrs: [addr(2, '10.1.0.1', 24)],
+    routes: [route('10.1.0.0', 24, 2)],
+    neighbours: [],
+  };
+  const perm = (dst: string): NeighInfo => neigh(2, dst, '02:00:00:00:00:77', NUD_PERMANENT);
+  applyNetModel(net, { ...base, neighbours: [perm('10.1.0.7'), perm('10.1.0.8')] }, 0);
+  const a = net.findNeighbour(4, W('10.1.0.7'), 0, 2);
+  const b = net.findNeighbour(4, W('10.1.0.8'), 0, 2);
+  assert.ok(net.nFlags[a]! & NEIGH_F_PERMANENT && net.nFlags[b]! & NEIGH_F_PERMANENT);
+  // 10.1.0.7 deleted from the kernel, 10.1.0.8 replaced by a dynamic entry
+  applyNetModel(net, { ...base, neighbours: [neigh(2, '10.1.0.8', '02:00:00:00:00:77', NUD_REACHABLE)] }, 10);
+  assert.equal(net.nFlags[a]! & NEIGH_F_PERMANENT, 0);
+  assert.equal(net.nState[a], NEIGH_STALE, 'kept usable, to be verified');
+  assert.ok(net.neighUsable(a));
+  assert.equal(net.nFlags[b]! & NEIGH_F_PERMANENT, 0);
+  assert.equal(net.nState[b], NEIGH_REACHABLE);
+});
+
+test('NetMirror: start() closes the socket when setting up fails', () => {
+  const sock = new FakeSocket();
+  sock.send = () => {
+    throw Object.assign(new Error('send failed'), { code: 'EPERM' });
+  };
+  const m = new NetMirror(sock);
+  assert.throws(() => m.start(), { code: 'EPERM' });
+  assert.ok(sock.closed);
+  assert.equal(m.listenerCount('change'), 0);
+});
