@@ -76,7 +76,13 @@ export interface NetlinkSocketApi {
   pollStart(fd: number, onReadable: () => void): void;
   pollStop(fd: number): void;
   close(fd: number): void;
+  /** optional: used to enlarge the receive buffer */
+  setsockoptInt?(fd: number, level: number, name: number, value: number): void;
 }
+
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 
 /** Plain data: survives structuredClone / postMessage. Arrays are sorted for stable comparison. */
 export interface NetModel {
@@ -146,6 +152,11 @@ export function capturedLinks(model: NetModel): LinkInfo[] {
 export interface NetMirrorOptions {
   /** receive buffer; a dump datagram is at most 32 KiB on current kernels */
   bufferSize?: number;
+  /**
+   * socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF) so bursts of events (a link flap
+   * re-announcing thousands of neighbours) do not overrun it; an overrun still only costs a re-dump
+   */
+  socketRcvbuf?: number;
 }
 
 /**
@@ -158,6 +169,7 @@ export class NetMirror extends EventEmitter {
   private readonly api: NetlinkSocketApi;
   private fd = -1;
   private readonly buf: Uint8Array;
+  private readonly rcvbuf: number;
   private readonly parts = {
     links: new Map<string, Entry<LinkInfo>>(),
     addrs: new Map<string, Entry<AddrInfo>>(),
@@ -182,6 +194,7 @@ export class NetMirror extends EventEmitter {
     super();
     this.api = api;
     this.buf = new Uint8Array(opts.bufferSize ?? 256 * 1024);
+    this.rcvbuf = opts.socketRcvbuf ?? 4 * 1024 * 1024;
   }
 
   /** Open, subscribe, start the dumps. Resolves once the first full dump is in the model. */
@@ -189,6 +202,13 @@ export class NetMirror extends EventEmitter {
     if (this.fd >= 0) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'netlink mirror already started');
     const fd = this.api.socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
     try {
+      if (this.api.setsockoptInt !== undefined) {
+        try {
+          this.api.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, this.rcvbuf);
+        } catch {
+          this.api.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, this.rcvbuf); // without CAP_NET_ADMIN
+        }
+      }
       this.api.bindNetlink(fd, MIRROR_GROUPS);
     } catch (e) {
       this.api.close(fd);

@@ -74,6 +74,10 @@ class FakeSocket implements NetlinkSocketApi {
   bindNetlink(_fd: number, groups: number): void {
     this.groups = groups;
   }
+  sockopts: number[][] = [];
+  setsockoptInt(_fd: number, level: number, name: number, value: number): void {
+    this.sockopts.push([level, name, value]);
+  }
   recv(_fd: number, buf: Uint8Array, offset: number, length: number): number {
     const d = this.queue.shift();
     if (d === undefined) return -1;
@@ -179,6 +183,7 @@ async function startedMirror(): Promise<{ sock: FakeSocket; m: NetMirror; model:
   const ready = m.start();
   assert.deepEqual(sock.opened, [AF_NETLINK, SOCK_RAW, NETLINK_ROUTE]);
   assert.equal(sock.groups, MIRROR_GROUPS);
+  assert.deepEqual(sock.sockopts, [[1, 33, 4 * 1024 * 1024]], 'SO_RCVBUFFORCE 4 MiB');
   assert.equal(sock.sent.length, 1, 'one dump at a time');
   assert.equal(sock.lastRequest()[0], RTM_GETLINK);
   answer(sock, (s) => [L1, L2, L3].map((l) => encodeLink(RTM_NEWLINK, NLM_F_MULTI, s, l)));
