@@ -17,7 +17,8 @@ export type LvsErrorCode =
   | 'ERR_LVS_RANGE'
   | 'ERR_LVS_FAMILY_MISMATCH'
   | 'ERR_LVS_BAD_RECORD'
-  | 'ERR_LVS_NO_MEMORY';
+  | 'ERR_LVS_NO_MEMORY'
+  | 'ERR_LVS_STEERING';
 
 export const ERRNO = {
   EPERM: 1,

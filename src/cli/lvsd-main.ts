@@ -1,23 +1,35 @@
 /**
- * `lvsd` entry. The daemon and its subcommands arrive with the I/O layer (issue 3); until then the
- * binary documents itself and refuses unknown commands with a clear message and exit status 2.
+ * `lvsd` entry: with no command (or only options) it runs the director daemon of this network
+ * namespace in the foreground; otherwise it runs one of the subcommands below.
  */
-export const LVSD_USAGE = `Usage: lvsd [command] [options]
+export const LVSD_USAGE = `Usage: lvsd [options]          run the director daemon (foreground; see 'lvsd --help-daemon')
+       lvsd <command> [options]
 
-lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace.
+lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace. Drive it with ipvsadm.
 
 Commands:
-  simulate      run the engine on an in-memory wire and print what it does (no root needed)
-  version       print the version
-  help          show this text
-
-Not built yet (need packet I/O): the daemon itself, realserver, status, doctor, trace, reload, stop.
-Operate services with the drop-in \`ipvsadm\` once the daemon exists.
+  status [--json]   interfaces, driver, steering and drop counters of this namespace's daemon
+  stop              stop the daemon cleanly (removes its nftables steering)
+  simulate          run the engine on an in-memory wire and print what it does (no root needed)
+  version           print the version
+  help              show this text
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const cmd = argv[0] ?? 'help';
+  const cmd = argv[0];
+  if (cmd === undefined || (cmd.startsWith('-') && !['-h', '--help', '-v', '--version'].includes(cmd))) {
+    const { runDaemon } = await import('../daemon/main.js');
+    return runDaemon(cmd === '--help-daemon' ? ['--help'] : argv);
+  }
   switch (cmd) {
+    case 'status': {
+      const { statusMain } = await import('./status.js');
+      return statusMain(argv.slice(1));
+    }
+    case 'stop': {
+      const { stopMain } = await import('./status.js');
+      return stopMain(argv.slice(1));
+    }
     case 'help':
     case '-h':
     case '--help':

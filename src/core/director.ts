@@ -41,6 +41,11 @@ export class Director {
   readonly engine: Engine;
   readonly batch: FrameBatch;
   private adopted = -1;
+  /**
+   * While true, table changes are not adopted by the engine. The daemon holds a change while it
+   * removes steering for it first (steering then engine on delete; engine then steering on add).
+   */
+  holdSnapshot = false;
 
   constructor(opts: DirectorOptions = {}) {
     const destCapacity = opts.destCapacity ?? 4096;
@@ -78,6 +83,7 @@ export class Director {
 
   /** Adopt the service table's current state if it changed (between batches). */
   sync(): void {
+    if (this.holdSnapshot) return;
     const g = this.services.generation;
     if (g !== this.adopted) {
       this.engine.setSnapshot(this.services.snapshot());
@@ -86,11 +92,14 @@ export class Director {
     }
   }
 
-  /** Move every pending frame of the driver through the engine. Returns frames received. */
-  step(driver: PacketDriver, nowMs: number): number {
+  /**
+   * Move pending frames of the driver through the engine, at most maxBatches batches (the daemon
+   * bounds a turn so control messages are served under full load). Returns frames received.
+   */
+  step(driver: PacketDriver, nowMs: number, maxBatches = Infinity): number {
     this.sync();
     let total = 0;
-    for (;;) {
+    for (let b = 0; b < maxBatches; b++) {
       this.batch.reset();
       const n = driver.receive(this.batch);
       if (n === 0) break;

@@ -212,6 +212,7 @@ export class Engine {
   private readonly naMac = new Uint8Array(6);
   private readonly b = new Uint32Array(4);
   private readonly c = new Uint32Array(4);
+  private readonly macScratch = new Uint8Array(6);
 
   constructor(opts: EngineOptions) {
     this.conns = opts.conns;
@@ -531,6 +532,7 @@ export class Engine {
     }
     if (tpl >= 0) refreshTemplate(conns, tpl, this.now);
     this.stats.countConn(svc.id, destId);
+    if (fwd === CONN_F_MASQ || fwd === CONN_F_FULLNAT) this.learnClientMac(batch, i, h);
     const r = this.inbound(batch, i, h);
     if (onePacket) {
       this.releaseLocalPort(h);
@@ -924,6 +926,23 @@ export class Engine {
     const r = sendIcmpError(batch, i, v, kind, mtu, v.daddr, 64);
     if (r < 0) this.drops[-r]!++;
     else if (batch.outVlanTci[r]! < 0 && v.vlanTci >= 0) batch.outVlanTci[r] = v.vlanTci; // tag came in-band
+  }
+
+  /**
+   * Replies of a NAT/FullNAT connection leave through lvsd toward the client. The kernel never saw the
+   * client's frames (steering dropped them at ingress), so its neighbour table may not know the
+   * client. When the client is on-link on the interface the frame came in on, its source MAC is the
+   * client's: learn it, so the first reply is not dropped while a probe is in flight. Clients behind a
+   * gateway are left to the gateway's entry (the frame's source MAC need not be the route's gateway).
+   */
+  private learnClientMac(batch: FrameBatch, i: number, h: number): void {
+    const net = this.net;
+    const n = this.clientNextHop(h);
+    if (n < 0 || net.neighUsable(n) || !net.lastOnLink || net.lastIfindex !== batch.ifindex[i]) return;
+    const s = batch.start[i]! + 6;
+    const mac = this.macScratch;
+    for (let k = 0; k < 6; k++) mac[k] = batch.buf[s + k]!;
+    net.setNeighbour(this.conns.af[h]!, this.c, net.lastIfindex, mac, this.now);
   }
 
   private learnArp(batch: FrameBatch, i: number): void {

@@ -114,6 +114,8 @@ export class NetState {
 
   /** scratch for lookups: the result of the last resolve() */
   lastIfindex = 0;
+  /** the last resolve() reached its destination on-link (no gateway) */
+  lastOnLink = 0;
   lastMtu = 0;
   readonly lastSrc = new Uint32Array(4);
   lastHasSrc = 0;
@@ -310,6 +312,7 @@ export class NetState {
     if (r < 0) return -1;
     const ifindex = this.rIf[r]!;
     this.lastIfindex = ifindex;
+    this.lastOnLink = this.rHasGw[r] ? 0 : 1;
     this.lastMtu = this.rMtu[r]! || this.ifMtu[ifindex]! || 1500;
     if (this.rHasSrc[r]) {
       this.lastSrc.set(this.rSrc.subarray(r * 4, r * 4 + 4));

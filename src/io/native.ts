@@ -15,6 +15,7 @@
  * ERR_LVS_NO_ADDON naming the load failure.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface NativeAddon {
   /** socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC added to type; returns the fd. */
@@ -193,7 +194,7 @@ function load(): { addon: NativeAddon | null; error: Error | null } {
   let first: Error | null = null;
   for (const url of [ADDON_URL, ADDON_URL_SRC]) {
     try {
-      return { addon: require(url.pathname) as NativeAddon, error: null };
+      return { addon: require(fileURLToPath(url)) as NativeAddon, error: null };
     } catch (e) {
       first ??= e as Error;
     }

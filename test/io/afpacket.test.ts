@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import { AfPacketDriver } from '../../src/io/afpacket.js';
 import { native } from '../../src/io/native.js';
 import {
-  FrameBatch,
   SLOT_SIZE_GSO,
+  VERDICT_DROP,
   VERDICT_KERNEL,
   VERDICT_TX,
   GSO_TCPV4,
@@ -47,7 +47,8 @@ function macOf(name: string): Uint8Array {
 
 function runAgent(): void {
   const driver = new AfPacketDriver();
-  const batch = new FrameBatch(64, SLOT_SIZE_GSO);
+  const batch = AfPacketDriver.createBatch();
+  assert.equal(batch.slotSize, SLOT_SIZE_GSO);
   let mode: 'idle' | 'capture' | 'forward' = 'idle';
   let captured: FrameSummary[] = [];
   const mac6 = (): Uint8Array => new Uint8Array(6);
@@ -516,6 +517,30 @@ if (process.env.LVSD_AFP_AGENT === '1') {
       });
     },
   );
+
+  test('complete() counts drops by reason and kernel verdicts; TX with no socket is a txError', () => {
+    const d = new AfPacketDriver();
+    const batch = AfPacketDriver.createBatch();
+    const frame = new Uint8Array(60);
+    for (let k = 0; k < 4; k++) batch.push(frame, 7);
+    batch.verdict[0] = VERDICT_DROP;
+    batch.reason[0] = 27;
+    batch.verdict[1] = VERDICT_DROP;
+    batch.reason[1] = 27;
+    batch.verdict[2] = VERDICT_KERNEL;
+    batch.verdict[3] = VERDICT_TX;
+    batch.outIfindex[3] = 7;
+    d.complete(batch);
+    const c = d.counters();
+    assert.deepEqual(c.dropsByReason, { 27: 2 });
+    assert.equal(c.dropped, 2);
+    assert.equal(c.toKernel, 1);
+    assert.equal(c.txErrors, 1);
+    assert.equal(c.tx, 0);
+    batch.reset();
+    assert.equal(d.receive(batch), 0, 'no sockets, nothing received');
+    d.close();
+  });
 
   test(
     'AfPacketDriver without root: packetOpen fails with a coded error',

@@ -1,0 +1,313 @@
+/**
+ * The lvsd daemon's control thread: ordered start and stop of its parts, the control socket, and the
+ * order in which table changes reach steering and the engine.
+ *
+ * Start: control socket (refuses a second daemon in the namespace) -> network mirror -> data-plane
+ * worker (gets the mirror's model and the interfaces to capture) -> steering (stale table removed,
+ * fresh table installed). Stop runs the same list backwards, so steering is gone before the data plane
+ * stops taking packets: nothing is left in the kernel, and service traffic returns to the kernel.
+ *
+ * A table change: worker applies it with the engine's snapshot held -> steering removes what the
+ * change dropped -> worker commits (engine adopts) -> steering adds what the change introduced.
+ */
+import { Worker } from 'node:worker_threads';
+import type net from 'node:net';
+import { ControlServer } from '../control/server.js';
+import {
+  CONTROL_ADDRESS,
+  type ControlRequest,
+  type IpvsadmArgs,
+  type IpvsadmResult,
+  type PingResult,
+} from '../control/protocol.js';
+import { LvsError } from '../errors.js';
+import { Logger } from './log.js';
+import { netnsInode } from './paths.js';
+import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
+import type { LocalAddresses, SteeringSpec } from '../io/steering.js';
+
+export const LVSD_VERSION = '0.1.0';
+
+/** Steering backend as the daemon drives it (nftables now); specs come from the data plane. */
+export interface SteeringBackend {
+  /** Remove a stale table and install `spec`. */
+  start(spec: SteeringSpec): Promise<void>;
+  /** Remove what `next` no longer contains. */
+  applyRemovals(next: SteeringSpec): Promise<void>;
+  /** Add what `next` contains that is not installed yet (devices included). */
+  applyAdditions(next: SteeringSpec): Promise<void>;
+  stop(): Promise<void>;
+  status(): unknown;
+  /** The socket filter for the same spec, or null to capture everything. */
+  socketFilter(spec: SteeringSpec): Uint8Array | null;
+}
+
+/** Source of the network model (rtnetlink mirror). */
+export interface NetSource {
+  start(onChange: () => void): Promise<void>;
+  model(): unknown;
+  /** Interfaces to capture: up, non-loopback, not a bridge/bond slave. */
+  capture(): { ifindex: number; name: string }[];
+  /** Non-loopback interfaces that exist at all (the daemon exits when none is left). */
+  nonLoopbackCount(): number;
+  /** Local addresses, for steering's "VIP is configured here" and the own-address exception. */
+  local(): LocalAddresses;
+  stop(): void;
+}
+
+export interface DaemonParts {
+  steering: SteeringBackend | null;
+  net: NetSource | null;
+  /** SO_PEERCRED check; returns a refusal text or null */
+  checkPeer(socket: net.Socket): string | null;
+}
+
+export interface DaemonOptions {
+  driver: WorkerOptions['driver'];
+  maxConns: number;
+  batchSize: number;
+  controlAddress: string;
+  /** exit when the namespace has no non-loopback interface left */
+  exitWhenNoInterfaces: boolean;
+  logger: Logger;
+}
+
+export const DEFAULT_DAEMON_OPTIONS: Omit<DaemonOptions, 'logger'> = {
+  driver: 'afpacket',
+  maxConns: 1 << 20,
+  batchSize: 64,
+  controlAddress: CONTROL_ADDRESS,
+  exitWhenNoInterfaces: true,
+};
+
+export class Daemon {
+  private server: ControlServer | null = null;
+  private worker: Worker | null = null;
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextCall = 1;
+  private stopping: Promise<void> | null = null;
+  private readonly startedAt = new Date().toISOString();
+  private netSync: Promise<void> = Promise.resolve();
+  private steeringUp = false;
+  readonly log: Logger;
+  /** resolves when the daemon has fully stopped */
+  readonly stopped: Promise<void>;
+  private markStopped!: () => void;
+
+  constructor(
+    private readonly opts: DaemonOptions,
+    private readonly parts: DaemonParts,
+  ) {
+    this.log = opts.logger;
+    this.stopped = new Promise((r) => (this.markStopped = r));
+  }
+
+  async start(): Promise<void> {
+    const log = this.log;
+    log.info('starting', { pid: process.pid, netns: netnsInode(), driver: this.opts.driver });
+    this.server = new ControlServer((r) => this.handle(r), this.parts.checkPeer, this.opts.controlAddress);
+    try {
+      await this.server.listen();
+    } catch (e) {
+      this.server = null;
+      if ((e as { code?: string }).code === 'EADDRINUSE')
+        throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd is already running in this network namespace');
+      throw e;
+    }
+    try {
+      await this.startWorker();
+      if (this.parts.net) {
+        await this.parts.net.start(() => this.onNetChange());
+        await this.pushNet();
+      }
+      if (this.parts.steering) {
+        const spec = (await this.call({ t: 'spec', id: 0 })) as SteeringSpec;
+        await this.parts.steering.start(spec);
+        this.steeringUp = true;
+        await this.call({ t: 'filter', id: 0, prog: this.parts.steering.socketFilter(spec) });
+      }
+    } catch (e) {
+      log.error('start failed', { error: String(e) });
+      await this.stop();
+      throw e;
+    }
+    log.info('started', { control: this.opts.controlAddress.replace('\0', '@') });
+  }
+
+  private startWorker(): Promise<void> {
+    const workerOpts: WorkerOptions = {
+      driver: this.opts.driver,
+      maxConns: this.opts.maxConns,
+      batchSize: this.opts.batchSize,
+    };
+    const w = new Worker(new URL('./dataplane-worker.js', import.meta.url), { workerData: workerOpts });
+    this.worker = w;
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: FromWorker) => {
+        if (m.t === 'ready') resolve();
+        else if (m.t === 'log') this.log.log(m.level, m.msg, m.fields);
+        else if (m.t === 'reply') {
+          const c = this.calls.get(m.id);
+          if (!c) return;
+          this.calls.delete(m.id);
+          if (m.ok) c.resolve(m.result);
+          else c.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+        }
+      });
+      w.on('error', (e) => {
+        this.log.error('data plane worker failed', { error: String(e) });
+        reject(e);
+        void this.stop();
+      });
+      w.on('exit', (code) => {
+        for (const c of this.calls.values()) c.reject(new Error('data plane worker exited'));
+        this.calls.clear();
+        this.worker = null;
+        if (!this.stopping) {
+          this.log.error('data plane worker exited unexpectedly', { code });
+          reject(new Error(`data plane worker exited with ${code}`));
+          void this.stop();
+        }
+      });
+    });
+  }
+
+  private call(m: ToWorker): Promise<unknown> {
+    const w = this.worker;
+    if (!w) return Promise.reject(new Error('data plane is not running'));
+    const id = this.nextCall++;
+    const msg = { ...m, id } as ToWorker;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      w.postMessage(msg);
+    });
+  }
+
+  private onNetChange(): void {
+    this.netSync = this.netSync
+      .then(() => this.pushNet())
+      .catch((e: unknown) => this.log.warn('network update failed', { error: String(e) }));
+  }
+
+  /** Send the mirror's model to the data plane, then follow up steering for changed local addresses. */
+  private async pushNet(): Promise<void> {
+    const net = this.parts.net;
+    if (!net || this.stopping) return;
+    if (this.opts.exitWhenNoInterfaces && net.nonLoopbackCount() === 0) {
+      this.log.info('no non-loopback interface left in the namespace; exiting');
+      void this.stop();
+      return;
+    }
+    const capture = net.capture();
+    const spec = (await this.call({
+      t: 'net',
+      id: 0,
+      model: net.model(),
+      capture,
+      local: net.local(),
+    })) as SteeringSpec;
+    // before steering has started (daemon start) the spec is installed by start()
+    if (this.parts.steering && this.steeringStarted) await this.applySpec(spec);
+  }
+
+  private get steeringStarted(): boolean {
+    return this.steeringUp;
+  }
+
+  /** Bring steering to `spec` (both directions) and update the socket filter. */
+  private async applySpec(spec: SteeringSpec): Promise<void> {
+    const st = this.parts.steering;
+    if (!st) return;
+    await st.applyRemovals(spec);
+    await st.applyAdditions(spec);
+    await this.call({ t: 'filter', id: 0, prog: st.socketFilter(spec) });
+  }
+
+  private async handle(req: ControlRequest): Promise<unknown> {
+    switch (req.cmd) {
+      case 'ping': {
+        const r: PingResult = {
+          pid: process.pid,
+          version: LVSD_VERSION,
+          netns: netnsInode(),
+          startedAt: this.startedAt,
+        };
+        return r;
+      }
+      case 'ipvsadm':
+        return this.ipvsadm(req.args as IpvsadmArgs);
+      case 'status':
+        return {
+          pid: process.pid,
+          version: LVSD_VERSION,
+          netns: netnsInode(),
+          startedAt: this.startedAt,
+          control: { rejected: this.server?.rejected ?? 0 },
+          dataplane: await this.call({ t: 'status', id: 0 }),
+          steering: this.parts.steering?.status() ?? null,
+        };
+      case 'stop':
+        setImmediate(() => void this.stop());
+        return { stopping: true };
+      default:
+        throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `unsupported command '${req.cmd}'`);
+    }
+  }
+
+  private async ipvsadm(args: IpvsadmArgs): Promise<IpvsadmResult> {
+    if (!args || !Array.isArray(args.argv) || !args.argv.every((a) => typeof a === 'string'))
+      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'ipvsadm: argv must be an array of strings');
+    if (args.stdin !== undefined && typeof args.stdin !== 'string')
+      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'ipvsadm: stdin must be a string');
+    const out = (await this.call({
+      t: 'ipvsadm',
+      id: 0,
+      argv: args.argv,
+      ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
+    })) as { result: IpvsadmResult & { changed: boolean }; spec: SteeringSpec };
+    const r = out.result;
+    if (r.changed) {
+      const st = this.parts.steering;
+      try {
+        if (st) await st.applyRemovals(out.spec);
+      } finally {
+        await this.call({ t: 'commit', id: 0 });
+      }
+      if (st) {
+        await st.applyAdditions(out.spec);
+        await this.call({ t: 'filter', id: 0, prog: st.socketFilter(out.spec) });
+      }
+      this.log.info('table changed', { argv: args.argv, code: r.code });
+    }
+    return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+  }
+
+  /** Ordered stop; safe to call more than once and from any state. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('stopping');
+      const step = async (name: string, f: () => Promise<unknown> | unknown): Promise<void> => {
+        try {
+          await f();
+        } catch (e) {
+          this.log.warn(`stop: ${name} failed`, { error: String(e) });
+        }
+      };
+      await step('control socket', () => this.server?.close());
+      await step('steering', () => (this.steeringUp ? this.parts.steering?.stop() : undefined));
+      this.steeringUp = false;
+      await step('data plane', async () => {
+        if (!this.worker) return;
+        const w = this.worker;
+        const exited = new Promise((r) => w.once('exit', r));
+        await Promise.race([this.call({ t: 'stop', id: 0 }), new Promise((r) => setTimeout(r, 2000))]);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+        if (this.worker) await w.terminate();
+      });
+      await step('network mirror', () => this.parts.net?.stop());
+      this.log.info('stopped');
+      this.markStopped();
+    })();
+    return this.stopping;
+  }
+}

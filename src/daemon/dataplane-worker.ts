@@ -1,0 +1,86 @@
+/**
+ * Entry of the data-plane worker thread: builds the driver and the DataPlane and serves the control
+ * thread's messages (worker-protocol.ts). Nothing here runs per packet.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DataPlane, type WakingDriver } from './dataplane.js';
+import { planeDeps } from './plane-deps.js';
+import { MemoryWire } from '../io/memory.js';
+import { AfPacketDriver } from '../io/afpacket.js';
+import { SLOT_SIZE_GSO } from '../packet/frame.js';
+import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
+
+function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
+  if (kind === 'memory') return new MemoryWire();
+  return new AfPacketDriver();
+}
+
+async function run(): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('dataplane-worker must run in a worker thread');
+  const opts = workerData as WorkerOptions;
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const driver = makeDriver(opts.driver);
+  const plane = new DataPlane(driver, planeDeps, {
+    maxConns: opts.maxConns,
+    batchSize: opts.batchSize,
+    slotSize: opts.driver === 'memory' ? undefined : SLOT_SIZE_GSO,
+  } as ConstructorParameters<typeof DataPlane>[2]);
+
+  const handle = (m: ToWorker): unknown => {
+    switch (m.t) {
+      case 'ipvsadm':
+        return plane.ipvsadm(m.argv, m.stdin);
+      case 'commit':
+        plane.commit();
+        return null;
+      case 'spec':
+        return plane.currentSpec();
+      case 'net':
+        plane.setCapture(m.capture);
+        plane.setLocal(m.local);
+        plane.applyNet(m.model);
+        return plane.currentSpec();
+      case 'filter':
+        plane.setFilter(m.prog);
+        return null;
+      case 'status':
+        return plane.status();
+      case 'stop':
+        plane.close();
+        return null;
+    }
+  };
+
+  port.on('message', (m: ToWorker) => {
+    try {
+      const result = handle(m);
+      post({ t: 'reply', id: m.id, ok: true, result });
+      if (m.t === 'stop') port.close();
+    } catch (e) {
+      const err = e as { code?: unknown; message?: unknown };
+      post({
+        t: 'reply',
+        id: m.id,
+        ok: false,
+        error: {
+          code: typeof err.code === 'string' ? err.code : 'ERR_LVS_INTERNAL',
+          message: typeof err.message === 'string' ? err.message : String(e),
+        },
+      });
+    }
+  });
+  plane.start();
+  post({ t: 'ready' });
+}
+
+run().catch((e: unknown) => {
+  parentPort?.postMessage({
+    t: 'log',
+    level: 'error',
+    msg: 'data plane failed to start',
+    fields: { error: String(e) },
+  });
+  process.exitCode = 1;
+  parentPort?.close();
+});

@@ -1,0 +1,53 @@
+/**
+ * Build the daemon's kernel-facing parts (steering, network mirror, peer check). Kept apart from
+ * daemon.ts so tests can run a Daemon with fakes and the memory driver.
+ */
+import type { DaemonParts, SteeringBackend } from './daemon.js';
+import type { Logger } from './log.js';
+import { NftSteering } from '../io/nft.js';
+import { compileSocketFilter } from '../io/bpf.js';
+import type { SteeringSpec } from '../io/steering.js';
+import { native } from '../io/native.js';
+import { rootPeerCheck } from './peer.js';
+
+export function nftSteeringBackend(logger: Logger): SteeringBackend {
+  const nft = new NftSteering({ onWarning: (m) => logger.warn(m) });
+  let filterLevel = 'none';
+  return {
+    start: (spec: SteeringSpec) => nft.start(spec),
+    applyRemovals: (spec: SteeringSpec) => nft.applyRemovals(spec),
+    applyAdditions: (spec: SteeringSpec) => nft.applyAdditions(spec),
+    stop: () => nft.stop(),
+    status: () => {
+      const st = nft.state();
+      const elements: Record<string, number> = {};
+      for (const [k, v] of Object.entries(st.elements)) if (v.length) elements[k] = v.length;
+      return {
+        backend: 'nftables (table netdev lvsd)',
+        interfaces: st.interfaces,
+        elements,
+        reservedPorts: st.reservedPorts || '-',
+        socketFilter: filterLevel,
+      };
+    },
+    socketFilter: (spec: SteeringSpec) => {
+      const f = compileSocketFilter(spec);
+      if (f.level !== 'exact' && filterLevel === 'exact')
+        logger.warn('socket filter too large for an exact program; using a coarser one', { level: f.level });
+      filterLevel = `${f.level} (${f.count} instructions)`;
+      return f.program;
+    },
+  };
+}
+
+export async function buildParts(opts: {
+  driver: 'afpacket' | 'memory';
+  steering: boolean;
+  logger: Logger;
+}): Promise<DaemonParts> {
+  return {
+    steering: opts.steering && opts.driver !== 'memory' ? nftSteeringBackend(opts.logger) : null,
+    net: null,
+    checkPeer: rootPeerCheck((fd) => native.peerCred(fd)),
+  };
+}
