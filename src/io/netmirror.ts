@@ -444,6 +444,48 @@ export class NetMirror extends EventEmitter {
   }
 }
 
+/**
+ * The mirror as the daemon's NetSource (src/daemon/daemon.ts): start(onChange) resolves after the
+ * first full dump and then calls onChange after every change; capture() is capturedLinks; local()
+ * lists every address of the namespace (VIPs included) for steering.
+ */
+export interface MirrorNetSource {
+  readonly mirror: NetMirror;
+  start(onChange: () => void): Promise<void>;
+  model(): NetModel;
+  capture(): { ifindex: number; name: string }[];
+  nonLoopbackCount(): number;
+  local(): { addrs4: string[]; addrs6: string[] };
+  stop(): void;
+}
+
+export function createNetSource(api: NetlinkSocketApi, opts: NetMirrorOptions = {}): MirrorNetSource {
+  const mirror = new NetMirror(api, opts);
+  let current: NetModel = { links: [], addrs: [], routes: [], neighbours: [] };
+  return {
+    mirror,
+    async start(onChange: () => void): Promise<void> {
+      let first = true;
+      mirror.on('change', (m: NetModel) => {
+        current = m;
+        if (!first) onChange(); // the first model is what start() resolves with
+        first = false;
+      });
+      current = await mirror.start();
+    },
+    model: () => current,
+    capture: () => capturedLinks(current).map((l) => ({ ifindex: l.ifindex, name: l.name })),
+    nonLoopbackCount: () => current.links.filter((l) => (l.flags & IFF_LOOPBACK) === 0).length,
+    local() {
+      const a4 = new Set<string>();
+      const a6 = new Set<string>();
+      for (const a of current.addrs) (a.af === AF_INET ? a4 : a6).add(a.address);
+      return { addrs4: [...a4].sort(), addrs6: [...a6].sort() };
+    },
+    stop: () => mirror.stop(),
+  };
+}
+
 // ------------------------------------------------------------------ data-plane side
 
 /** What applyNetModel did (for logs and tests). */

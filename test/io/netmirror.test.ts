@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   applyNetModel,
   capturedLinks,
+  createNetSource,
   MIRROR_GROUPS,
   NetMirror,
   type NetChange,
@@ -590,4 +591,38 @@ test('NetMirror: start() closes the socket when setting up fails', () => {
   assert.throws(() => m.start(), { code: 'EPERM' });
   assert.ok(sock.closed);
   assert.equal(m.listenerCount('change'), 0);
+});
+
+test('createNetSource: the daemon-facing view (capture, local addresses, interface count, change callback)', async () => {
+  const sock = new FakeSocket();
+  const src = createNetSource(sock);
+  let changes = 0;
+  const started = src.start(() => changes++);
+  answer(sock, (s) => [L1, L2, L3].map((l) => encodeLink(RTM_NEWLINK, NLM_F_MULTI, s, l)));
+  answer(sock, (s) => [
+    encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(1, '127.0.0.1', 8, { scope: 254 })),
+    encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(2, '10.1.0.1', 24)),
+    encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(2, '10.1.0.100', 32)),
+    encodeAddr(RTM_NEWADDR, NLM_F_MULTI, s, addr(3, '2001:db8:2::1', 64)),
+  ]);
+  answer(sock, () => []);
+  answer(sock, () => []);
+  await started;
+  assert.equal(changes, 0, 'the first model is the start() result');
+  assert.deepEqual(src.capture(), [
+    { ifindex: 2, name: 'eth0' },
+    { ifindex: 3, name: 'eth1' },
+  ]);
+  assert.equal(src.nonLoopbackCount(), 2);
+  assert.deepEqual(src.local(), {
+    addrs4: ['10.1.0.1', '10.1.0.100', '127.0.0.1'],
+    addrs6: ['2001:db8:2::1'],
+  });
+  sock.deliver(encodeLink(RTM_DELLINK, 0, 0, L3));
+  assert.equal(changes, 1);
+  assert.equal(src.nonLoopbackCount(), 1);
+  assert.deepEqual(src.capture(), [{ ifindex: 2, name: 'eth0' }]);
+  assert.deepEqual(structuredClone(src.model()), src.model());
+  src.stop();
+  assert.ok(sock.closed);
 });
