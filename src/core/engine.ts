@@ -39,6 +39,7 @@ import {
   ETH_P_ARP,
   ETH_P_IP,
   ETH_P_IPV6,
+  IPPROTO_ICMPV6,
   IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -58,7 +59,8 @@ import {
 } from '../packet/icmp-build.js';
 import { gsoMaxSegmentL3Length, gsoSegment, gsoSegmentCount } from '../packet/gso.js';
 import { mssClamp } from '../packet/mss.js';
-import { ArpView, parseArp } from '../packet/arp.js';
+import { ArpView, ND_NA, parseArp } from '../packet/arp.js';
+import { readAddr } from '../packet/addr.js';
 import type { ConnTable } from '../conn/table.js';
 import { ADDR_C, ADDR_D, ADDR_L, ADDR_V } from '../conn/table.js';
 import {
@@ -206,6 +208,8 @@ export class Engine {
   private readonly encap = new EncapParams();
   private readonly arp = new ArpView();
   private readonly a = new Uint32Array(4);
+  /** scratch: the link-layer address of a Neighbor Advertisement */
+  private readonly naMac = new Uint8Array(6);
   private readonly b = new Uint32Array(4);
   private readonly c = new Uint32Array(4);
   private readonly macScratch = new Uint8Array(6);
@@ -356,7 +360,9 @@ export class Engine {
     if (v.isFragment !== 0 && v.l4Off < 0) return this.laterFragment(batch, i);
     const proto = v.proto;
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) {
-      // ICMP echo and other protocols to a VIP are the kernel's (schedule_icmp=0).
+      // ICMP echo and other protocols to a VIP are the kernel's (schedule_icmp=0). Neighbor
+      // Advertisements answer lvsd's probes (src/io/neigh-probe.ts); the kernel gets them too.
+      if (proto === IPPROTO_ICMPV6 && v.icmpType === ND_NA) this.learnNa(batch, i);
       return 0;
     }
     const conns = this.conns;
@@ -951,6 +957,34 @@ export class Engine {
     const ifindex = batch.ifindex[i]!;
     if (this.net.findNeighbour(AF_INET, this.a, 0, ifindex) >= 0) {
       this.net.setNeighbour(AF_INET, this.a, ifindex, a.senderMac, this.now);
+    }
+  }
+
+  /**
+   * Refresh a neighbour lvsd already uses from a Neighbor Advertisement (RFC 4861 §7.2.5). Validity
+   * (§7.1.2): hop limit 255, code 0, at least 24 bytes. The MAC is the target link-layer address
+   * option (type 2); an answer to a unicast solicitation may omit it (§4.4), then the frame's source.
+   */
+  private learnNa(batch: FrameBatch, i: number): void {
+    const v = this.v;
+    const buf = batch.buf;
+    const o = v.l4Off;
+    if (v.ttl !== 255 || v.icmpCode !== 0 || v.l3End - o < 24) return;
+    readAddr(buf, o + 8, AF_INET6, this.a, 0);
+    let macOff = v.frameStart + 6;
+    for (let p = o + 24; p + 8 <= v.l3End;) {
+      const len = buf[p + 1]! * 8;
+      if (len === 0) return; // §7.1.2: an option of length 0 invalidates the message
+      if (buf[p] === 2) {
+        macOff = p + 2;
+        break;
+      }
+      p += len;
+    }
+    for (let k = 0; k < 6; k++) this.naMac[k] = buf[macOff + k]!;
+    const ifindex = batch.ifindex[i]!;
+    if (this.net.findNeighbour(AF_INET6, this.a, 0, ifindex) >= 0) {
+      this.net.setNeighbour(AF_INET6, this.a, ifindex, this.naMac, this.now);
     }
   }
 

@@ -19,6 +19,9 @@ export const NEIGH_REACHABLE = 1;
 export const NEIGH_STALE = 2;
 export const NEIGH_FAILED = 3;
 
+/** nFlags bit: a static kernel entry (NUD_PERMANENT / NUD_NOARP): lvsd never probes it */
+export const NEIGH_F_PERMANENT = 1;
+
 export interface InterfaceInfo {
   ifindex: number;
   name: string;
@@ -89,6 +92,14 @@ export class NetState {
   readonly nMac: Uint8Array;
   readonly nState: Uint8Array;
   readonly nUpdated: Float64Array;
+  /** NEIGH_F_* bits */
+  readonly nFlags: Uint8Array;
+  /**
+   * 1 when resolve() handed the entry out or a frame was addressed to it (fwd/l2.ts) since the
+   * neighbour prober (src/io/neigh-probe.ts) last looked; the prober clears it. A plain store on the
+   * hot path: next hops are cached, so resolve() alone would not show that an entry is still in use.
+   */
+  readonly nUsed: Uint8Array;
   /**
    * The 12 MAC bytes of a frame to neighbour i (its MAC, then its interface's MAC) as three big-endian
    * words, kept current by setNeighbour/setInterface so output writes three words, not twelve bytes.
@@ -119,6 +130,8 @@ export class NetState {
     this.nMac = new Uint8Array(neighCapacity * 6);
     this.nState = new Uint8Array(neighCapacity);
     this.nUpdated = new Float64Array(neighCapacity);
+    this.nFlags = new Uint8Array(neighCapacity);
+    this.nUsed = new Uint8Array(neighCapacity);
     this.nHdr = new Uint32Array(neighCapacity * 3);
     let slots = 16;
     while (slots < neighCapacity * 2) slots *= 2;
@@ -165,6 +178,14 @@ export class NetState {
       this.ifHasAddr6[ifindex] = 1;
     }
     if (!this.isLocal(af, words, 0)) this.local.push({ af, words: Uint32Array.from(words.subarray(0, 4)) });
+  }
+
+  /** Forget every address (before re-adding them from the kernel's current set). */
+  clearAddresses(): void {
+    this.local.length = 0;
+    this.ifHasAddr4.fill(0);
+    this.ifHasAddr6.fill(0);
+    this.generation++;
   }
 
   /** Is (af, words) one of the director's own addresses? (control plane and per-connection use) */
@@ -303,8 +324,11 @@ export class NetState {
     } else {
       this.lastHasSrc = 0;
     }
-    if (this.rHasGw[r]) return this.neighbour(af, this.rGw, r * 4, ifindex);
-    return this.neighbour(af, addr, off, ifindex);
+    const n = this.rHasGw[r]
+      ? this.neighbour(af, this.rGw, r * 4, ifindex)
+      : this.neighbour(af, addr, off, ifindex);
+    if (n >= 0) this.nUsed[n] = 1;
+    return n;
   }
 
   /**

@@ -28,6 +28,7 @@ export function emitToNeighbour(
   neigh: number,
 ): number {
   if (neigh < 0) return -Drop.NoRoute;
+  net.nUsed[neigh] = 1; // in use: the neighbour prober keeps it resolved
   if (!net.neighUsable(neigh)) return -Drop.NoNeighbour;
   const start = l3Off - ETH_HLEN;
   if (start < batch.slotBase(i)) return -Drop.TunnelHeadroomExhausted;
