@@ -9,6 +9,7 @@ import { compileSocketFilter } from '../io/bpf.js';
 import type { SteeringSpec } from '../io/steering.js';
 import { native } from '../io/native.js';
 import { rootPeerCheck } from './peer.js';
+import { createNetSource } from '../io/netmirror.js';
 
 export function nftSteeringBackend(logger: Logger): SteeringBackend {
   const nft = new NftSteering({ onWarning: (m) => logger.warn(m) });
@@ -47,7 +48,7 @@ export async function buildParts(opts: {
 }): Promise<DaemonParts> {
   return {
     steering: opts.steering && opts.driver !== 'memory' ? nftSteeringBackend(opts.logger) : null,
-    net: null,
+    net: opts.driver === 'memory' ? null : createNetSource(native),
     checkPeer: rootPeerCheck((fd) => native.peerCred(fd)),
   };
 }

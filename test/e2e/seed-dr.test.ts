@@ -83,15 +83,15 @@ test(
 
       const list = director.sh('ipvsadm -L -n');
       assert.match(list, /^IP Virtual Server version 1\.2\.1 \(size=4096\)\n/);
-      assert.match(list, /\nTCP  192\.168\.1\.100:80 rr\n/);
-      assert.match(list, /\n  -> 192\.168\.1\.101:80 {13}Route {3}1 {6}\d+ {10}\d+ *\n/);
-      assert.match(list, /\n  -> 192\.168\.1\.102:80 {13}Route {3}1 {6}\d+ {10}\d+ *\n/);
+      assert.match(list, /\nTCP {2}192\.168\.1\.100:80 rr\n/);
+      assert.match(list, /\n {2}-> 192\.168\.1\.101:80 {13}Route {3}1 {6}\d+ {10}\d+ *\n/);
+      assert.match(list, /\n {2}-> 192\.168\.1\.102:80 {13}Route {3}1 {6}\d+ {10}\d+ *\n/);
 
       const stats = director.sh('ipvsadm -L -n --stats');
-      const svc = stats.match(/\nTCP  192\.168\.1\.100:80 +(\d+) +(\d+) +(\d+)/);
+      const svc = stats.match(/\nTCP {2}192\.168\.1\.100:80 +(\d+) +(\d+) +(\d+)/);
       assert.ok(svc, stats);
       assert.equal(Number(svc[1]), 100, stats);
-      const dests = [...stats.matchAll(/\n  -> 192\.168\.1\.10[12]:80 +(\d+) +(\d+) +(\d+)/g)].map((m) =>
+      const dests = [...stats.matchAll(/\n {2}-> 192\.168\.1\.10[12]:80 +(\d+) +(\d+) +(\d+)/g)].map((m) =>
         Number(m[1]),
       );
       assert.deepEqual(dests, [50, 50], stats);
