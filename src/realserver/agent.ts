@@ -20,7 +20,9 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { rmSync, writeFileSync } from 'node:fs';
-import { AF_INET, AF_INET6 } from '../packet/view.js';
+import { AF_INET, AF_INET6, IPPROTO_ICMP, PacketView } from '../packet/view.js';
+import { parseL3 } from '../packet/parse.js';
+import { fold, l4ChecksumSet, l4ChecksumVerify, pseudoHeaderSum } from '../packet/checksum.js';
 import { parseAddress } from '../packet/addr.js';
 import { LvsError } from '../errors.js';
 import {
@@ -109,6 +111,8 @@ export interface AgentStats {
   received: number;
   injected: number;
   writeErrors: number;
+  /** partial inner checksums completed (see completePartialChecksum) */
+  checksumsCompleted: number;
   dropped: Record<string, number>;
 }
 
@@ -135,6 +139,9 @@ export class DecapAgent {
   private readonly vips: VipSet;
   private readonly buf = new Uint8Array(65536);
   private readonly res = new DecapResult();
+  private readonly inner = new PacketView();
+  /** inner packets whose L4 checksum was still partial (sent by a local stack over veth) */
+  checksumsCompleted = 0;
   /** [received, injected, writeErrors, drops by DecapDrop reason...] */
   readonly counters = new Float64Array(3 + DECAP_DROP_NAMES.length);
   private readonly rawFds: number[] = [];
@@ -270,6 +277,7 @@ export class DecapAgent {
       }
       return;
     }
+    this.completePartialChecksum(buf, res.innerOff, res.innerOff + res.innerLen);
     let w: number;
     try {
       w = this.native.write(this.tunFd, buf, res.innerOff, res.innerLen);
@@ -280,13 +288,40 @@ export class DecapAgent {
     else c[2]!++;
   }
 
+  /**
+   * A sender on the same host (veth, or a VM's virtio) may leave the inner TCP/UDP checksum partial
+   * (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum). The kernel's own ipip device keeps
+   * that state on the skb and accepts the packet; a raw socket hands us the bytes without it and the
+   * TUN device would make the kernel verify, and drop, them. Complete exactly those checksums: the
+   * field equals the folded pseudo-header sum and does not verify. Genuinely corrupt packets are left
+   * for the kernel to drop.
+   */
+  private completePartialChecksum(buf: Uint8Array, start: number, end: number): void {
+    const v = this.inner;
+    v.clear();
+    v.frameStart = start;
+    v.frameEnd = end;
+    if (parseL3(buf, start, end, v) < 0) return;
+    if (v.l4CsumOff < 0 || v.isFragment || v.proto === IPPROTO_ICMP || v.l3End > end) return;
+    if (l4ChecksumVerify(buf, v)) return;
+    const field = (buf[v.l4CsumOff]! << 8) | buf[v.l4CsumOff + 1]!;
+    if (field !== fold(pseudoHeaderSum(buf, v.l3Off, v.af, v.proto, v.l3End - v.l4Off))) return;
+    if (l4ChecksumSet(buf, v) === 0) this.checksumsCompleted++;
+  }
+
   stats(): AgentStats {
     const c = this.counters;
     const dropped: Record<string, number> = {};
     for (let i = 1; i < DECAP_DROP_NAMES.length; i++) {
       if (c[3 + i]! > 0) dropped[DECAP_DROP_NAMES[i]!] = c[3 + i]!;
     }
-    return { received: c[0]!, injected: c[1]!, writeErrors: c[2]!, dropped };
+    return {
+      received: c[0]!,
+      injected: c[1]!,
+      writeErrors: c[2]!,
+      checksumsCompleted: this.checksumsCompleted,
+      dropped,
+    };
   }
 
   private writeStats(): void {
