@@ -11,6 +11,7 @@ Commands:
   status [--json]   interfaces, driver, steering and drop counters of this namespace's daemon
   stop              stop the daemon cleanly (removes its nftables steering)
   realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
+  fwmark add|del|list|flush   firewall-mark rules for 'ipvsadm -f' services
   doctor            check a director or real server for the classic LVS mistakes
   simulate          run the engine on an in-memory wire and print what it does (no root needed)
   version           print the version
@@ -27,6 +28,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'status': {
       const { statusMain } = await import('./status.js');
       return statusMain(argv.slice(1));
+    }
+    case 'fwmark': {
+      const { fwmarkMain } = await import('./fwmark.js');
+      return fwmarkMain(argv.slice(1));
     }
     case 'stop': {
       const { stopMain } = await import('./status.js');

@@ -17,6 +17,7 @@ import { Engine, type EngineSysctl } from './engine.js';
 import { NetState } from './netstate.js';
 import { ServiceTable } from './services.js';
 import { KIND_DEST, KIND_SERVICE, StatsReader, StatsShard } from './stats.js';
+import { FwmarkTable } from './fwmark.js';
 import { RateEstimator } from './estimator.js';
 
 export interface DirectorOptions {
@@ -44,6 +45,8 @@ export class Director {
   /** the 2 s rate estimator over statsReader (ipvsadm --rate); ticked by step() */
   readonly rates: RateEstimator;
   readonly engine: Engine;
+  /** lvsd's own firewall-mark rules for `-f` services (see fwmark.ts) */
+  readonly fwmarks = new FwmarkTable();
   readonly batch: FrameBatch;
   private adopted = -1;
   /**
@@ -111,6 +114,7 @@ export class Director {
       timeouts: this.timeouts,
       net: this.net,
       stats: this.stats,
+      fwmark: (v) => this.fwmarks.classify(v),
       ...(opts.sysctl ? { sysctl: opts.sysctl } : {}),
     });
     this.batch = new FrameBatch(opts.batchSize ?? 64, opts.slotSize ?? SLOT_SIZE_SMALL);

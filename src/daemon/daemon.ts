@@ -93,6 +93,9 @@ export class Daemon {
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
+  /** settles when start() finished; requests wait for it so none sees a half-started daemon */
+  private readonly ready: Promise<void>;
+  private markReady!: (ok: boolean) => void;
 
   constructor(
     private readonly opts: DaemonOptions,
@@ -100,6 +103,10 @@ export class Daemon {
   ) {
     this.log = opts.logger;
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.ready = new Promise<boolean>((r) => (this.markReady = r)).then((ok) => {
+      if (!ok) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd failed to start; see its log');
+    });
+    this.ready.catch(() => {});
   }
 
   async start(): Promise<void> {
@@ -128,9 +135,11 @@ export class Daemon {
       }
     } catch (e) {
       log.error('start failed', { error: String(e) });
+      this.markReady(false);
       await this.stop();
       throw e;
     }
+    this.markReady(true);
     log.info('started', { control: this.opts.controlAddress.replace('\0', '@') });
   }
 
@@ -224,6 +233,7 @@ export class Daemon {
   }
 
   private async handle(req: ControlRequest): Promise<unknown> {
+    await this.ready;
     switch (req.cmd) {
       case 'ping': {
         const r: PingResult = {
@@ -235,7 +245,9 @@ export class Daemon {
         return r;
       }
       case 'ipvsadm':
-        return this.ipvsadm(req.args as IpvsadmArgs);
+        return this.tableCommand('ipvsadm', req.args as IpvsadmArgs);
+      case 'fwmark':
+        return this.tableCommand('fwmark', req.args as IpvsadmArgs);
       case 'status':
         return {
           pid: process.pid,
@@ -254,13 +266,14 @@ export class Daemon {
     }
   }
 
-  private async ipvsadm(args: IpvsadmArgs): Promise<IpvsadmResult> {
+  /** An ipvsadm or fwmark command: applied in the data plane, steering ordered around the commit. */
+  private async tableCommand(kind: 'ipvsadm' | 'fwmark', args: IpvsadmArgs): Promise<IpvsadmResult> {
     if (!args || !Array.isArray(args.argv) || !args.argv.every((a) => typeof a === 'string'))
-      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'ipvsadm: argv must be an array of strings');
+      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `${kind}: argv must be an array of strings`);
     if (args.stdin !== undefined && typeof args.stdin !== 'string')
-      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'ipvsadm: stdin must be a string');
+      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `${kind}: stdin must be a string`);
     const out = (await this.call({
-      t: 'ipvsadm',
+      t: kind,
       id: 0,
       argv: args.argv,
       ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),

@@ -31,6 +31,8 @@ async function run(): Promise<void> {
     switch (m.t) {
       case 'ipvsadm':
         return plane.ipvsadm(m.argv, m.stdin);
+      case 'fwmark':
+        return plane.fwmark(m.argv);
       case 'commit':
         plane.commit();
         return null;

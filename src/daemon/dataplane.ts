@@ -30,6 +30,8 @@ export interface ExecResult {
 /** What the data plane needs from the rest of lvsd; injected so tests can run it in-process. */
 export interface DataPlaneDeps {
   execute(argv: string[], stdin: string | undefined, director: Director, nowMs: number): ExecResult;
+  /** `lvsd fwmark ...` */
+  executeFwmark(argv: string[], director: Director): ExecResult;
   /** Steering specification for the current service table (plain, serialisable). */
   deriveSpec(director: Director, input: SteeringInput): SteeringSpec;
   /** Rebuild interfaces, addresses, routes and neighbours from the control thread's mirror. */
@@ -115,6 +117,14 @@ export class DataPlane {
     return { result, spec: this.currentSpec() };
   }
 
+  /** Run an `lvsd fwmark` command; table-change semantics as ipvsadm(). */
+  fwmark(argv: string[]): { result: ExecResult; spec: SteeringSpec } {
+    const d = this.director;
+    const result = this.deps.executeFwmark(argv, d);
+    if (result.changed) d.holdSnapshot = true;
+    return { result, spec: this.currentSpec() };
+  }
+
   /** Adopt the held table change. */
   commit(): void {
     this.director.holdSnapshot = false;
@@ -147,6 +157,7 @@ export class DataPlane {
     return this.deps.deriveSpec(this.director, {
       local: this.local,
       interfaces: [...this.captured.values()].sort(),
+      fwmarkRules: this.director.fwmarks.list(),
     });
   }
 

@@ -8,6 +8,7 @@ import { applyNetModel, type NetModel } from '../io/netmirror.js';
 import { NeighProber } from '../io/neigh-probe.js';
 import { deriveSteering } from '../io/steering.js';
 import { executeIpvsadm } from '../cli/ipvsadm/index.js';
+import { executeFwmark } from '../cli/fwmark.js';
 
 const probers = new WeakMap<Director, NeighProber>();
 
@@ -29,6 +30,9 @@ export const planeDeps: DataPlaneDeps = {
   },
   execute(argv, stdin, director, nowMs) {
     return executeIpvsadm(argv, { director, nowMs, ...(stdin !== undefined ? { stdin } : {}) });
+  },
+  executeFwmark(argv, director) {
+    return executeFwmark(argv, director);
   },
   deriveSpec(director, input) {
     return deriveSteering(director.services, input);

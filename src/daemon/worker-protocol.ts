@@ -6,6 +6,7 @@ import type { LocalAddresses } from '../io/steering.js';
  */
 export type ToWorker =
   | { t: 'ipvsadm'; id: number; argv: string[]; stdin?: string }
+  | { t: 'fwmark'; id: number; argv: string[] }
   | { t: 'commit'; id: number }
   | { t: 'spec'; id: number }
   | {

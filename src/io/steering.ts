@@ -84,16 +84,9 @@ export interface SteeringSpec {
   readonly reservedPorts: string;
 }
 
-/** An `lvsd fwmark` rule: traffic to addr/prefixLen, proto, ports gets `mark` (before the service lookup). */
-export interface FwmarkRule {
-  readonly af: number;
-  /** address text, optionally with /prefix */
-  readonly addr: string;
-  readonly proto: number;
-  readonly portLo?: number;
-  readonly portHi?: number;
-  readonly mark: number;
-}
+/** An `lvsd fwmark` rule (src/core/fwmark.ts). */
+import type { FwmarkRule } from '../core/fwmark.js';
+export type { FwmarkRule };
 
 export interface LocalAddresses {
   /** IPv4 addresses as text or u32 */
