@@ -1,0 +1,93 @@
+/**
+ * The daemon's life in a namespace: started by the first table change, captures interfaces that
+ * appear later, removes its nftables table on `lvsd stop` and on SIGTERM, replaces a stale table at
+ * start, refuses non-root peers, and exits by itself when the namespace has no interface left.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
+
+const skip = netnsUnavailable();
+
+async function until(what: string, f: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (f()) return;
+    await sleep(100);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+function daemonPids(ns: Netns): number[] {
+  return ns.pids().filter((p) => {
+    try {
+      return ns.sh(`cat /proc/${p}/cmdline | tr '\\0' ' '`).includes('bin/lvsd');
+    } catch {
+      return false;
+    }
+  });
+}
+
+function captured(ns: Netns): string[] {
+  const st = JSON.parse(ns.sh('lvsd status --json')) as { dataplane: { captured: { name: string }[] } };
+  return st.dataplane.captured.map((c) => c.name).sort();
+}
+
+test(
+  'daemon lifecycle: auto-start, later interfaces, clean stop, stale table, exit without interfaces',
+  { skip: skip ?? false, timeout: 120000 },
+  async () => {
+    const lab = new Lab('life');
+    try {
+      const d = lab.ns('d');
+      const p = lab.ns('p');
+      lab.veth(d, 'eth0', p, 'eth0');
+      d.sh('ip link set eth0 up; ip addr add 10.71.0.1/24 dev eth0; ip addr add 10.71.0.100/32 dev eth0');
+      // a stale table from a crashed run must be replaced, not duplicated
+      d.sh('nft add table netdev lvsd; nft add chain netdev lvsd stale');
+
+      assert.match(d.sh('ipvsadm -L -n'), /^IP Virtual Server version/, 'read-only: no daemon needed');
+      assert.deepEqual(daemonPids(d), [], 'ipvsadm -L does not start a daemon');
+      d.sh('ipvsadm -A -t 10.71.0.100:80 -s rr');
+      assert.equal(daemonPids(d).length, 1, 'the first table change starts exactly one daemon');
+      assert.deepEqual(captured(d), ['eth0']);
+      const tables = d.sh('nft list table netdev lvsd');
+      assert.doesNotMatch(tables, /chain stale/, 'stale table replaced');
+      assert.match(tables, /10\.71\.0\.100 \. tcp \. 80/);
+
+      // an interface that appears later is captured and steered
+      lab.veth(d, 'eth1', p, 'eth1');
+      d.sh('ip link set eth1 up');
+      await until('eth1 captured', () => captured(d).includes('eth1'));
+      await until('eth1 steered', () => d.sh('nft list table netdev lvsd').includes('"eth1"'));
+
+      // only root may drive it
+      const r = d.run('setpriv --reuid=65534 --regid=65534 --clear-groups lvsd status');
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /you must be root|Permission denied/);
+
+      // lvsd stop: nothing left
+      d.sh('lvsd stop');
+      assert.deepEqual(daemonPids(d), []);
+      assert.equal(d.sh('nft list tables'), '');
+      assert.match(d.run('lvsd status').stderr, /not running/);
+
+      // SIGTERM: the same
+      d.sh('ipvsadm -A -t 10.71.0.100:80 -s rr');
+      const [pid] = daemonPids(d);
+      assert.ok(pid);
+      process.kill(pid, 'SIGTERM');
+      await until('daemon gone after SIGTERM', () => daemonPids(d).length === 0);
+      assert.equal(d.sh('nft list tables'), '');
+
+      // no non-loopback interface left: the daemon exits by itself
+      d.sh('ipvsadm -A -t 10.71.0.100:80 -s rr');
+      assert.equal(daemonPids(d).length, 1);
+      d.sh('ip link del eth0; ip link del eth1');
+      await until('daemon exits without interfaces', () => daemonPids(d).length === 0);
+      assert.equal(d.sh('nft list tables'), '');
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
