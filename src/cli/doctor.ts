@@ -360,18 +360,21 @@ export function checkDirector(env: DoctorEnv, opts: DoctorOptions): DoctorCheck[
     const v4 = num(env.sysctl('net.ipv4.ip_forward'));
     out.push(
       v4 === 1
-        ? { status: 'OK', check: 'ip_forward', detail: '1 (needed for NAT replies)' }
+        ? { status: 'OK', check: 'ip_forward', detail: '1 (the real servers route through this director)' }
         : {
-            status: 'FAIL',
+            // lvsd forwards the service's replies itself; the real servers' other traffic (DNS,
+            // updates, anything not a service reply) still needs the kernel to route it, as in LVS-NAT.
+            status: 'WARN',
             check: 'ip_forward',
-            detail: '0: NAT needs forwarding (real servers route their replies through the director)',
+            detail:
+              "0: service replies pass through lvsd, but the real servers' other traffic via this gateway is dropped",
             fix: 'sysctl -w net.ipv4.ip_forward=1',
           },
     );
     const has6 = [...vipTexts].some((t) => canonical(t)?.family === 6);
     if (has6 && num(env.sysctl('net.ipv6.conf.all.forwarding')) !== 1) {
       out.push({
-        status: 'FAIL',
+        status: 'WARN',
         check: 'IPv6 forwarding',
         detail: '0 with an IPv6 NAT service',
         fix: 'sysctl -w net.ipv6.conf.all.forwarding=1',

@@ -57,7 +57,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': {
       const { doctorMain } = await import('./doctor.js');
-      return doctorMain(argv.slice(1));
+      // check against the running director's table when there is one
+      let services: import('./doctor.js').DoctorService[] | undefined;
+      if (process.getuid?.() === 0) {
+        const { connectIfRunning } = await import('./daemon-client.js');
+        const c = await connectIfRunning().catch(() => null);
+        if (c) {
+          services = await c
+            .request<import('./doctor.js').DoctorService[]>('services')
+            .catch(() => undefined);
+          c.close();
+        }
+      }
+      return doctorMain(argv.slice(1), services);
     }
     default:
       process.stderr.write(`lvsd: unknown command '${cmd}'\nTry 'lvsd --help' for more information.\n`);

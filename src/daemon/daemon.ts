@@ -89,6 +89,7 @@ export class Daemon {
   private readonly startedAt = new Date().toISOString();
   private netSync: Promise<void> = Promise.resolve();
   private steeringUp = false;
+  private hadInterfaces = false;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
@@ -202,7 +203,10 @@ export class Daemon {
   private async pushNet(): Promise<void> {
     const net = this.parts.net;
     if (!net || this.stopping) return;
-    if (this.opts.exitWhenNoInterfaces && net.nonLoopbackCount() === 0) {
+    // "left": a daemon started before the namespace got its interfaces waits for them
+    const count = net.nonLoopbackCount();
+    if (count > 0) this.hadInterfaces = true;
+    if (this.opts.exitWhenNoInterfaces && count === 0 && this.hadInterfaces) {
       this.log.info('no non-loopback interface left in the namespace; exiting');
       void this.stop();
       return;
@@ -258,6 +262,8 @@ export class Daemon {
           dataplane: await this.call({ t: 'status', id: 0 }),
           steering: this.parts.steering?.status() ?? null,
         };
+      case 'services':
+        return this.call({ t: 'services', id: 0 });
       case 'stop':
         setImmediate(() => void this.stop());
         return { stopping: true };

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DataPlane, type WakingDriver } from './dataplane.js';
 import { planeDeps } from './plane-deps.js';
+import { servicesView } from './services-view.js';
 import { MemoryWire } from '../io/memory.js';
 import { AfPacketDriver } from '../io/afpacket.js';
 import { SLOT_SIZE_GSO } from '../packet/frame.js';
@@ -48,6 +49,8 @@ async function run(): Promise<void> {
         return null;
       case 'status':
         return plane.status();
+      case 'services':
+        return servicesView(plane.director);
       case 'stop':
         plane.close();
         return null;

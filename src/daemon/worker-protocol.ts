@@ -18,6 +18,7 @@ export type ToWorker =
     }
   | { t: 'filter'; id: number; prog: Uint8Array | null }
   | { t: 'status'; id: number }
+  | { t: 'services'; id: number }
   | { t: 'stop'; id: number };
 
 export type FromWorker =
