@@ -91,3 +91,50 @@ test(
     }
   },
 );
+
+test(
+  'ipvsadm -S, restore into a fresh daemon with -R, save again: identical',
+  { skip: skip ?? false, timeout: 90000 },
+  async () => {
+    const lab = new Lab('save');
+    try {
+      const d = lab.ns('d');
+      const p = lab.ns('p');
+      lab.veth(d, 'eth0', p, 'eth0');
+      d.sh(
+        'ip link set eth0 up; ip addr add 10.72.0.1/24 dev eth0; ip addr add 10.72.0.100/32 dev eth0; ip addr add fd00:72::1/64 dev eth0 nodad',
+      );
+      d.sh(
+        [
+          'ipvsadm -A -t 10.72.0.100:80 -s wrr',
+          'ipvsadm -a -t 10.72.0.100:80 -r 10.72.0.11:8080 -m -w 3',
+          'ipvsadm -a -t 10.72.0.100:80 -r 10.72.0.12:8080 -m -w 1',
+          'ipvsadm -A -u 10.72.0.100:53 -s sh -b sh-port -o',
+          'ipvsadm -a -u 10.72.0.100:53 -r 10.72.0.13 -g',
+          'ipvsadm -A -t 10.72.0.100:0 -s wlc -p 600 -M 255.255.255.0',
+          'ipvsadm -a -t 10.72.0.100:0 -r 10.72.0.14 -i --tun-type gue --tun-port 6080 --tun-csum',
+          'ipvsadm -A -t [fd00:72::100]:443 -s mh',
+          'ipvsadm -a -t [fd00:72::100]:443 -r [fd00:72::11]:443 -m -x 100 -y 50',
+          'ipvsadm -A -f 7 -s lc',
+          'ipvsadm -a -f 7 -r 10.72.0.15:0 -g -w 0',
+          'ipvsadm --set 1000 100 200',
+        ].join('\n'),
+      );
+      const saved = d.sh('ipvsadm -S -n');
+      assert.match(saved, /-A -t 10\.72\.0\.100:80 -s wrr/);
+      const timeouts = d.sh('ipvsadm -L --timeout');
+      d.sh('lvsd stop');
+      assert.equal(d.sh('ipvsadm -S -n'), '', 'no daemon: empty table');
+      d.sh('ipvsadm -R', { input: saved });
+      assert.equal(d.sh('ipvsadm -S -n'), saved);
+      assert.equal(
+        d.sh('ipvsadm -L --timeout'),
+        'Timeout (tcp tcpfin udp): 900 120 300\n',
+        'timeouts are not part of -S',
+      );
+      assert.equal(timeouts, 'Timeout (tcp tcpfin udp): 1000 100 200\n');
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
