@@ -64,7 +64,7 @@ async function child(): Promise<void> {
   };
   const reachable = (): boolean =>
     d.net.nState[n4] === NEIGH_REACHABLE && d.net.nState[n6] === NEIGH_REACHABLE;
-  await until(reachable, 3000);
+  await until(reachable, 10000);
   const first = {
     v4: { state: d.net.nState[n4]!, mac: formatMac(d.net.nMac, n4 * 6) },
     v6: { state: d.net.nState[n6]!, mac: formatMac(d.net.nMac, n6 * 6) },
@@ -77,7 +77,7 @@ async function child(): Promise<void> {
   d.net.nUsed[n6] = 1;
   cycle();
   const sawStale = d.net.nState[n4] === NEIGH_STALE && d.net.nState[n6] === NEIGH_STALE;
-  await until(reachable, 3000);
+  await until(reachable, 10000);
   const result: ChildResult = {
     v4: {
       ...first.v4,
