@@ -89,6 +89,14 @@ export class Daemon {
   private readonly startedAt = new Date().toISOString();
   private netSync: Promise<void> = Promise.resolve();
   private steeringUp = false;
+  /**
+   * Settles when start() has finished (steering installed) or failed. The control socket listens
+   * first (so a second daemon sees EADDRINUSE), but requests other than `stop` wait for this: a
+   * client that started the daemon and got a ping answer must find steering up, else its first
+   * table change fails with 'steering not started'.
+   */
+  private readonly ready: Promise<void>;
+  private markReady!: (e?: unknown) => void;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
@@ -100,6 +108,10 @@ export class Daemon {
   ) {
     this.log = opts.logger;
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.markReady = (e?: unknown) => (e === undefined ? resolve() : reject(e as Error));
+    });
+    this.ready.catch(() => undefined); // observed by handle(); no unhandled rejection when nobody asks
   }
 
   async start(): Promise<void> {
@@ -128,9 +140,11 @@ export class Daemon {
       }
     } catch (e) {
       log.error('start failed', { error: String(e) });
+      this.markReady(e);
       await this.stop();
       throw e;
     }
+    this.markReady();
     log.info('started', { control: this.opts.controlAddress.replace('\0', '@') });
   }
 
@@ -224,6 +238,7 @@ export class Daemon {
   }
 
   private async handle(req: ControlRequest): Promise<unknown> {
+    if (req.cmd !== 'stop') await this.ready;
     switch (req.cmd) {
       case 'ping': {
         const r: PingResult = {
