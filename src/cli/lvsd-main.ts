@@ -12,6 +12,7 @@ Commands:
   stop              stop the daemon cleanly (removes its nftables steering)
   realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
   doctor            check a director or real server for the classic LVS mistakes
+  demo              NAT, DR and TUN with real HTTP traffic in network namespaces (root; 'demo --help')
   simulate          run the engine on an in-memory wire and print what it does (no root needed)
   version           print the version
   help              show this text
@@ -45,6 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulation } = await import('./simulate.js');
       return runSimulation(argv.slice(1));
+    }
+    case 'demo': {
+      const { demoMain } = await import('./demo.js');
+      return demoMain(argv.slice(1));
     }
     case 'realserver': {
       const { realserverMain } = await import('./realserver.js');
