@@ -362,7 +362,7 @@ http {
     // connections may still be in the table, and re-added real servers keep their counters)
     await this.sh('director', 'ipvsadm -Z', true);
     out('Client:\n');
-    const loop = `for i in $(seq 1 ${this.requests}); do curl -s --max-time 2 http://${VIP}/ || echo FAILED; done`;
+    const loop = `for i in $(seq 1 ${this.requests}); do curl -s --max-time 5 http://${VIP}/ || echo FAILED; done`;
     const r = await this.run('client', loop, { echo: true, timeoutMs: 10000 + this.requests * 3000 });
     this.check();
     const counts: Record<string, number> = Object.fromEntries(SERVERS.map((s) => [s.name, 0]));
