@@ -13,6 +13,7 @@ Commands:
   realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
   fwmark add|del|list|flush   firewall-mark rules for 'ipvsadm -f' services
   doctor            check a director or real server for the classic LVS mistakes
+  demo              NAT, DR and TUN with real HTTP traffic in network namespaces (root; 'demo --help')
   simulate          run the engine on an in-memory wire and print what it does (no root needed)
   version           print the version
   help              show this text
@@ -50,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulation } = await import('./simulate.js');
       return runSimulation(argv.slice(1));
+    }
+    case 'demo': {
+      const { demoMain } = await import('./demo.js');
+      return demoMain(argv.slice(1));
     }
     case 'realserver': {
       const { realserverMain } = await import('./realserver.js');

@@ -1,9 +1,10 @@
 /**
- * `lvsd simulate` (and `npm run demo`): run the real engine on the in-memory wire. A director with a
- * VIP and three NAT real servers takes synthetic TCP clients (SYN, SYN-ACK from the server, ACK, data
- * both ways, FINs) and prints, per scheduler, how the connections were spread and what the counters
- * say, in ipvsadm's column layout. No root, no sockets: every byte still goes through the parser,
- * the connection table, the scheduler and the NAT rewrite.
+ * `lvsd simulate` (the demo without root; `npm run demo` is `lvsd demo`): run the real engine on
+ * the in-memory wire. A director with a VIP and three NAT real servers takes synthetic TCP clients
+ * (SYN, SYN-ACK from the server, ACK, data both ways, FINs) and prints, per scheduler, how the
+ * connections were spread and what the counters say, in ipvsadm's column layout. No root, no
+ * sockets: every byte still goes through the parser, the connection table, the scheduler and the
+ * NAT rewrite.
  */
 import { Director } from '../core/director.js';
 import { MemoryWire } from '../io/memory.js';

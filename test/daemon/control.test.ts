@@ -133,3 +133,74 @@ test('the stop command stops the daemon after replying', async () => {
   assert.equal(r.stopping, true);
   await d.stopped;
 });
+
+test('requests wait until start() has installed steering (a ping answer means ready)', async () => {
+  const addr = address();
+  let releaseSteering!: () => void;
+  const steeringGate = new Promise<void>((r) => (releaseSteering = r));
+  let steeringUp = false;
+  const ipvsadmSawSteering: boolean[] = [];
+  const d = new Daemon(
+    {
+      ...DEFAULT_DAEMON_OPTIONS,
+      driver: 'memory',
+      maxConns: 4096,
+      controlAddress: addr,
+      exitWhenNoInterfaces: false,
+      logger: quietLogger(),
+    },
+    {
+      steering: {
+        start: async () => {
+          await steeringGate;
+          steeringUp = true;
+        },
+        applyRemovals: async () => {
+          ipvsadmSawSteering.push(steeringUp);
+        },
+        applyAdditions: async () => {
+          ipvsadmSawSteering.push(steeringUp);
+        },
+        stop: async () => {
+          steeringUp = false;
+        },
+        status: () => ({}),
+        socketFilter: () => null,
+      },
+      net: null,
+      checkPeer: () => null,
+    },
+  );
+  const started = d.start();
+  try {
+    // the control socket listens before steering is up
+    let client: ControlClient | null = null;
+    for (let i = 0; i < 200 && client === null; i++) {
+      client = await ControlClient.connect(addr).catch(() => null);
+      if (client === null) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(client, 'control socket never listened');
+    client.close();
+    let answered = false;
+    const ping = requestOnce<PingResult>('ping', undefined, { address: addr }).then((p) => {
+      answered = true;
+      return p;
+    });
+    const add = requestOnce<{ code: number }>(
+      'ipvsadm',
+      { argv: ['-A', '-t', '10.0.0.100:80', '-s', 'rr'] },
+      { address: addr },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(answered, false, 'ping answered before steering was installed');
+    releaseSteering();
+    await started;
+    assert.equal((await ping).pid, process.pid);
+    assert.equal((await add).code, 0);
+    assert.ok(ipvsadmSawSteering.length > 0 && ipvsadmSawSteering.every(Boolean), String(ipvsadmSawSteering));
+  } finally {
+    releaseSteering();
+    await started.catch(() => undefined);
+    await d.stop();
+  }
+});
