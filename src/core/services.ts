@@ -162,7 +162,7 @@ export interface ServiceInfo {
 }
 
 export interface ServiceTableHooks {
-  /** a fresh service id was handed out (not a revival): reset its stats and estimator */
+  /** a service was added (fresh id or revived from quarantine): reset its stats and estimator */
   serviceAllocated?(id: number): void;
   /** a fresh dest id was handed out (not a revival): reset its stats and estimator */
   destAllocated?(id: number): void;
@@ -391,13 +391,11 @@ export class ServiceTable {
     if (ti < 0 && this.svcFree.length === 0) throw err('ERR_LVS_TABLE_FULL', MSG.NO_MEMORY, ERRNO.ENOMEM);
     // ---- apply
     let id: number;
-    let fresh = false;
     if (ti >= 0) {
       id = this.svcTrash[ti]!.id;
       this.svcTrash.splice(ti, 1);
     } else {
       id = this.svcFree.pop()!;
-      fresh = true;
     }
     const g = ++this.gen;
     const rec: ServiceRec = {
@@ -415,7 +413,9 @@ export class ServiceTable {
     };
     this.svcs.push(rec);
     this.byKey.set(k.str, rec);
-    if (fresh) this.hooks.serviceAllocated?.(id);
+    // A re-added service is a new service to the kernel (fresh ip_vs_service, zero stats) even when
+    // its id comes back from quarantine; only trashed dests come back with their counters.
+    this.hooks.serviceAllocated?.(id);
     return id;
   }
 
