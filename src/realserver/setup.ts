@@ -22,6 +22,7 @@ import {
   readdirSync,
   rmSync,
   rmdirSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -145,11 +146,30 @@ export function statePath(dir = stateDirFor()): string {
 export function loadState(dir = stateDirFor()): RealServerState | null {
   const p = statePath(dir);
   if (!existsSync(p)) return null;
+  let st: RealServerState;
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as RealServerState;
+    st = JSON.parse(readFileSync(p, 'utf8')) as RealServerState;
   } catch {
     throw new LvsError('ERR_LVS_SYSTEM', `${p} is corrupt; remove it and reconfigure by hand`, 1);
   }
+  if (isStaleState(st, listLinks())) {
+    // The kernel reuses the inode of a deleted network namespace for a new one, so this file may be
+    // left over from a namespace that died without `down`: its device names, sysctl originals and agent
+    // pid mean nothing here (the pid may even be another process by now). Forget it.
+    for (const f of [STATE_FILE, AGENT_STATS_FILE, AGENT_PID_FILE, AGENT_READY_FILE])
+      rmSync(`${dir}/${f}`, { force: true });
+    return null;
+  }
+  return st;
+}
+
+/**
+ * A state is stale when none of the VIPs it records is on lo any more: `up` leaves every recorded VIP
+ * there, so either the namespace that wrote it is gone (its inode reused) or the configuration was
+ * undone by hand; in both cases nothing of it can be restored.
+ */
+export function isStaleState(st: RealServerState, links: LinkInfo[]): boolean {
+  return st.vips.length > 0 && !st.vips.some((v) => vipOnLo(links, v));
 }
 
 function saveState(dir: string, st: RealServerState): void {
@@ -386,7 +406,12 @@ function isOurAgent(pid: number): boolean {
   if (!pidAlive(pid)) return false;
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmd.includes('realserver') && cmd.includes('agent');
+    // an agent of another namespace (pids are global, the state dir is per namespace) is not ours
+    return (
+      cmd.includes('realserver') &&
+      cmd.includes('agent') &&
+      statSync(`/proc/${pid}/ns/net`).ino === netnsInode()
+    );
   } catch {
     return false;
   }
