@@ -24,7 +24,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Lab, netnsUnavailable, which, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
-import { curlSplit, directorDiag, expectEqual, expectFetch, expectOk } from '../helpers/traffic.js';
+import {
+  agentInjected,
+  curlSplit,
+  directorDiag,
+  expectEqual,
+  expectFetch,
+  expectOk,
+} from '../helpers/traffic.js';
 
 const VIP = '10.200.0.100';
 const skip =
@@ -97,7 +104,8 @@ function tunSite(tag: string): Site {
   return { lab, client, director, rs, blob: crypto.randomBytes(256 * 1024) };
 }
 
-async function tunCase(tag: string, rsUp: string, destOpts: [string, string]): Promise<void> {
+async function tunCase(tag: string, tunType: 'ipip' | 'gue', destOpts: [string, string]): Promise<void> {
+  const rsUp = tunType === 'gue' ? ' --tun-type gue --tun-port 6080' : '';
   const site = tunSite(tag);
   try {
     for (const rs of site.rs) rs.sh(`lvsd realserver up --vip ${VIP} --mode tun${rsUp}`);
@@ -123,6 +131,12 @@ async function tunCase(tag: string, rsUp: string, destOpts: [string, string]): P
     assert.ok(Number(svc[2]) >= 11 * 3, stats); // at least SYN, ACK+request, FIN per connection
     // the replies went straight from the real servers to the client
     assert.equal(Number(svc[3]), 0, stats);
+    // each real server decapsulated its share (at least SYN, ACK and request of 5 connections)
+    for (const rs of site.rs) {
+      const a = await agentInjected(rs, 15);
+      assert.equal(a.type, tunType, a.status);
+      assert.ok(a.injected >= 15, a.status);
+    }
     for (const rs of site.rs) rs.sh('lvsd realserver down');
   } finally {
     await site.lab.cleanup();
@@ -132,14 +146,14 @@ async function tunCase(tag: string, rsUp: string, destOpts: [string, string]): P
 test(
   'TUN ipip: real servers behind a router, replies straight to the client',
   { skip: skip ?? false, timeout: 60000 },
-  () => tunCase('tip', '', ['', '']),
+  () => tunCase('tip', 'ipip', ['', '']),
 );
 
 test(
   'TUN gue (port 6080, one server with checksums, one without): real servers behind a router',
   { skip: skip ?? false, timeout: 60000 },
   async () => {
-    await tunCase('tgue', ' --tun-type gue --tun-port 6080', [
+    await tunCase('tgue', 'gue', [
       '--tun-type gue --tun-port 6080 --tun-csum',
       '--tun-type gue --tun-port 6080 --tun-nocsum',
     ]);

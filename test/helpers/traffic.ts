@@ -86,3 +86,25 @@ export function expectFetch(
     () => `${url}: ${got.length} bytes differ from the ${expected.length} served\n${diag()}`,
   );
 }
+
+/**
+ * What the real server's decapsulation agent (`lvsd realserver up --mode tun` without kernel tunnel
+ * modules) reports: its tunnel type and how many inner packets it injected. Polls up to `ms` for the
+ * count to reach `atLeast` (the agent writes its stats once a second).
+ */
+export async function agentInjected(
+  rs: Netns,
+  atLeast: number,
+  ms = 3000,
+): Promise<{ type: string; injected: number; status: string }> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const status = rs.sh('lvsd realserver status --json');
+    const st = JSON.parse(status) as {
+      tun: { type: string; agent: { stats: { injected: number } | null } | null } | null;
+    };
+    const injected = st.tun?.agent?.stats?.injected ?? 0;
+    if (injected >= atLeast || Date.now() > deadline) return { type: st.tun?.type ?? '', injected, status };
+    await sleep(200);
+  }
+}
