@@ -146,30 +146,11 @@ export function statePath(dir = stateDirFor()): string {
 export function loadState(dir = stateDirFor()): RealServerState | null {
   const p = statePath(dir);
   if (!existsSync(p)) return null;
-  let st: RealServerState;
   try {
-    st = JSON.parse(readFileSync(p, 'utf8')) as RealServerState;
+    return JSON.parse(readFileSync(p, 'utf8')) as RealServerState;
   } catch {
     throw new LvsError('ERR_LVS_SYSTEM', `${p} is corrupt; remove it and reconfigure by hand`, 1);
   }
-  if (isStaleState(st, listLinks())) {
-    // The kernel reuses the inode of a deleted network namespace for a new one, so this file may be
-    // left over from a namespace that died without `down`: its device names, sysctl originals and agent
-    // pid mean nothing here (the pid may even be another process by now). Forget it.
-    for (const f of [STATE_FILE, AGENT_STATS_FILE, AGENT_PID_FILE, AGENT_READY_FILE])
-      rmSync(`${dir}/${f}`, { force: true });
-    return null;
-  }
-  return st;
-}
-
-/**
- * A state is stale when none of the VIPs it records is on lo any more: `up` leaves every recorded VIP
- * there, so either the namespace that wrote it is gone (its inode reused) or the configuration was
- * undone by hand; in both cases nothing of it can be restored.
- */
-export function isStaleState(st: RealServerState, links: LinkInfo[]): boolean {
-  return st.vips.length > 0 && !st.vips.some((v) => vipOnLo(links, v));
 }
 
 function saveState(dir: string, st: RealServerState): void {
@@ -230,6 +211,11 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
     tun: null,
   };
   const notes: string[] = [];
+  if (st.tun && !listLinks().some((l) => l.ifname === st.tun!.device)) {
+    // The recorded tunnel device is not here: removed by hand, or the state was left by a namespace
+    // that died without `down` and whose inode the kernel reused for this one. Set the tunnel up anew.
+    st.tun = null;
+  }
   // Decide the tunnel implementation before changing anything, so a refusal (GRE owned by ip_gre,
   // --tun-impl kernel without the module) leaves the host as it was.
   let plannedImpl: 'kernel' | 'agent' | null = null;
