@@ -22,6 +22,7 @@ import {
   readdirSync,
   rmSync,
   rmdirSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -210,6 +211,11 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
     tun: null,
   };
   const notes: string[] = [];
+  if (st.tun && !listLinks().some((l) => l.ifname === st.tun!.device)) {
+    // The recorded tunnel device is not here: removed by hand, or the state was left by a namespace
+    // that died without `down` and whose inode the kernel reused for this one. Set the tunnel up anew.
+    st.tun = null;
+  }
   // Decide the tunnel implementation before changing anything, so a refusal (GRE owned by ip_gre,
   // --tun-impl kernel without the module) leaves the host as it was.
   let plannedImpl: 'kernel' | 'agent' | null = null;
@@ -386,7 +392,12 @@ function isOurAgent(pid: number): boolean {
   if (!pidAlive(pid)) return false;
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmd.includes('realserver') && cmd.includes('agent');
+    // an agent of another namespace (pids are global, the state dir is per namespace) is not ours
+    return (
+      cmd.includes('realserver') &&
+      cmd.includes('agent') &&
+      statSync(`/proc/${pid}/ns/net`).ino === netnsInode()
+    );
   } catch {
     return false;
   }
