@@ -149,8 +149,13 @@ export class Director {
       this.batch.reset();
       const n = driver.receive(this.batch);
       if (n === 0) break;
-      this.engine.processBatch(this.batch, nowMs);
-      driver.complete(this.batch);
+      // the engine yields mid-batch to send tunnelled GSO segments in order and to free the pool
+      for (let from = 0; ;) {
+        from = this.engine.processBatchFrom(this.batch, nowMs, from);
+        driver.complete(this.batch);
+        if (from >= this.batch.count) break;
+        this.batch.retire(from);
+      }
       total += n;
     }
     this.engine.tick(nowMs);

@@ -31,7 +31,14 @@
  */
 import { Drop } from '../packet/drop-reasons.js';
 import type { FrameBatch } from '../packet/frame.js';
-import { GSO_NONE, VERDICT_DROP, VERDICT_KERNEL, VERDICT_TX, VNET_F_NEEDS_CSUM } from '../packet/frame.js';
+import {
+  GSO_NONE,
+  VERDICT_DONE,
+  VERDICT_DROP,
+  VERDICT_KERNEL,
+  VERDICT_TX,
+  VNET_F_NEEDS_CSUM,
+} from '../packet/frame.js';
 import { parseFrame } from '../packet/parse.js';
 import {
   AF_INET,
@@ -172,6 +179,8 @@ export class Engine {
   /** frames handed to the kernel, transmitted, generated */
   passed = 0;
   transmitted = 0;
+  /** set by tunnel() when the frame just processed was replaced by segments appended to the pool */
+  private segmented = false;
   generated = 0;
 
   private snap: ServiceSnapshot | null = null;
@@ -314,12 +323,44 @@ export class Engine {
 
   // ------------------------------------------------------------------ data plane
 
-  /** Decide every received frame of the batch; generated frames are appended. */
+  /**
+   * Decide every received frame of the batch in one pass; generated frames are appended. Tunnelled
+   * GSO segments leave after every received frame and may run out of pool slots: a driver loop uses
+   * processBatchFrom() instead.
+   */
   processBatch(batch: FrameBatch, nowMs: number): void {
+    this.run(batch, nowMs, 0, false);
+  }
+
+  /**
+   * Decide received frames [from, count) and return where to resume (count when the batch is done).
+   * It yields early, leaving [resume, count) as VERDICT_DONE, so the caller completes the batch (the
+   * driver sends in slot order), calls batch.retire(resume) and calls again from there:
+   *  - right after a frame whose segments were appended (tunnelled GSO super-frame), so that later
+   *    frames of the same flow in this batch do not overtake them (receivers count reordering as loss:
+   *    dup-ACKs, spurious retransmits);
+   *  - before a GSO frame whose worst-case segment count does not fit the pool's free slots while the
+   *    pool holds frames of earlier ones (a flush frees it; dropping as FramePoolExhausted lost whole
+   *    64 KiB super-frames whenever two arrived in one batch).
+   */
+  processBatchFrom(batch: FrameBatch, nowMs: number, from: number): number {
+    return this.run(batch, nowMs, from, true);
+  }
+
+  private run(batch: FrameBatch, nowMs: number, from: number, yieldable: boolean): number {
     this.now = nowMs;
     if (this.net.generation !== this.netGen) this.onNetChange();
     const n = batch.count;
-    for (let i = 0; i < n; i++) {
+    let resume = n;
+    for (let i = from; i < n; i++) {
+      if (yieldable && batch.total > n && batch.gsoType[i]! !== GSO_NONE) {
+        const mss = batch.gsoSize[i]!;
+        if (mss > 0 && batch.capacity - batch.total < Math.ceil(batch.len[i]! / mss)) {
+          resume = i;
+          break;
+        }
+      }
+      this.segmented = false;
       const r = this.processFrame(batch, i);
       if (r < 0) {
         batch.verdict[i] = VERDICT_DROP;
@@ -330,8 +371,14 @@ export class Engine {
       } else if (batch.verdict[i] === VERDICT_TX) {
         this.transmitted++;
       }
+      if (yieldable && this.segmented && i + 1 < n) {
+        resume = i + 1;
+        break;
+      }
     }
+    if (resume < n) batch.verdict.fill(VERDICT_DONE, resume, n);
     for (let i = n; i < batch.total; i++) if (batch.verdict[i] === VERDICT_TX) this.generated++;
+    return resume;
   }
 
   private onNetChange(): void {
@@ -630,9 +677,10 @@ export class Engine {
         failed++;
       }
     }
-    batch.verdict[i] = VERDICT_DROP;
+    batch.verdict[i] = VERDICT_DONE;
     batch.reason[i] = 0;
     this.transmitted += n - failed;
+    this.segmented = true;
     return 0;
   }
 

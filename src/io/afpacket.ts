@@ -284,7 +284,7 @@ export class AfPacketDriver implements PacketDriver {
         nTx++;
       } else if (v === VERDICT_KERNEL) {
         this.toKernel++;
-      } else {
+      } else if (v === VERDICT_DROP) {
         const r = batch.reason[i]!;
         this.dropsByReason[r < MAX_REASON ? r : MAX_REASON - 1]!++;
         this.dropped++;

@@ -31,6 +31,12 @@ export const SLOT_SIZE_GSO = HEADROOM + MAX_SUPER_FRAME;
 export const VERDICT_DROP = 0;
 export const VERDICT_TX = 1;
 export const VERDICT_KERNEL = 2;
+/**
+ * Nothing left to do for this slot: a super-frame the engine consumed (its segments leave instead), a
+ * frame already completed by an earlier flush of the same batch, or one the engine has not reached yet
+ * when it yields mid-batch. Drivers neither send nor count it.
+ */
+export const VERDICT_DONE = 3;
 
 /** virtio_net_hdr flags */
 export const VNET_F_NEEDS_CSUM = 1;
@@ -136,6 +142,15 @@ export class FrameBatch {
     this.csumOffset[i] = 0;
     this.verdict[i] = VERDICT_DROP;
     this.reason[i] = 0;
+  }
+
+  /**
+   * After a mid-batch flush (the engine yielded at `upTo`, the driver completed the batch): received
+   * frames [0, upTo) are finished and the generated-frame pool is free again for the rest.
+   */
+  retire(upTo: number): void {
+    this.verdict.fill(VERDICT_DONE, 0, upTo);
+    this.total = this.count;
   }
 
   /**

@@ -49,7 +49,20 @@ export interface AgentNative {
   pollStop(fd: number): void;
   close(fd: number): void;
   tunOpen(name: string, flags: number): { fd: number; name: string };
+  /** optional: older fakes and builds without it keep the kernel's default receive buffer */
+  setsockoptInt?(fd: number, level: number, name: number, value: number): void;
 }
+
+/**
+ * Receive buffer of the agent's sockets. The director sends a tunnelled GSO super-frame as up to ~45
+ * segments back to back, several super-frames per batch; the default (net.core.rmem_default, 208 KiB,
+ * about 90 queued segments by truesize) overflowed under a bulk transfer and the raw socket dropped
+ * about one segment in ten (/proc/net/raw "drops"), which TCP saw as loss.
+ */
+export const AGENT_RCVBUF = 16 << 20;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 
 /** Linux values (socket(2), if_tun.h); used when the addon does not export them. */
 const LINUX = { AF_INET: 2, AF_INET6: 10, SOCK_RAW: 3, IFF_TUN: 0x0001, IFF_NO_PI: 0x1000 };
@@ -219,13 +232,29 @@ export class DecapAgent {
       throw e;
     }
     this.rawFds.push(fd);
+    this.growReceiveBuffer(fd);
     this.native.pollStart(fd, () => this.drain(fd, input));
+  }
+
+  /** SO_RCVBUFFORCE (root), else SO_RCVBUF (capped by net.core.rmem_max); a failure only costs headroom. */
+  private growReceiveBuffer(fd: number): void {
+    const set = this.native.setsockoptInt;
+    if (!set) return;
+    try {
+      set.call(this.native, fd, SOL_SOCKET, SO_RCVBUFFORCE, AGENT_RCVBUF);
+    } catch {
+      try {
+        set.call(this.native, fd, SOL_SOCKET, SO_RCVBUF, AGENT_RCVBUF);
+      } catch (e) {
+        this.log('warn', 'cannot grow the receive buffer', { fd, error: (e as Error).message });
+      }
+    }
   }
 
   private async openGue(port: number): Promise<void> {
     const bind = (type: 'udp4' | 'udp6'): Promise<Socket | null> =>
       new Promise((resolve, reject) => {
-        const s = createSocket({ type, ipv6Only: type === 'udp6' });
+        const s = createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: AGENT_RCVBUF });
         s.once('error', (e) => {
           s.close();
           if (type === 'udp6') resolve(null);

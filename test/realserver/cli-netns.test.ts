@@ -205,4 +205,26 @@ describe('lvsd realserver in a namespace', { skip: skip ?? false }, () => {
     assert.equal(sh('ip', ['netns', 'pids', ns]).trim(), '', 'no process left in the namespace');
     assert.ok(!existsSync(`${runDir}/${readdirSync(runDir)[0] ?? 'none'}/realserver.json`));
   });
+
+  test('TUN state left by an earlier namespace with the same inode (device gone) is set up again', () => {
+    const up = () =>
+      lvsd(ns, ['realserver', 'up', '--vip', '10.77.9.5', '--mode', 'tun', '--tun-impl', 'agent'], env);
+    const r = up();
+    try {
+      assert.ok(r.status === 0 || r.status === 1, r.stderr);
+      // what a namespace deleted without `down` leaves to the next one that gets its inode: the state
+      // file, but neither the device nor the agent
+      for (const p of sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean))
+        process.kill(Number(p), 'SIGKILL');
+      inNs(ns, 'ip', ['link', 'del', 'lvsdtun0']);
+      const again = up();
+      assert.equal(again.status, r.status, `second up: ${again.stderr}`);
+      assert.ok(links(ns).includes('lvsdtun0'), 'the device is made again');
+      assert.equal(sysctl(ns, 'net.ipv4.conf.lvsdtun0.rp_filter'), '0');
+    } finally {
+      const d = lvsd(ns, ['realserver', 'down'], env);
+      assert.equal(d.status, 0, d.stderr);
+    }
+    assert.ok(!links(ns).includes('lvsdtun0'));
+  });
 });

@@ -28,7 +28,7 @@ import {
   VipSet,
   decapsulate,
 } from '../../src/realserver/decap.js';
-import { DecapAgent } from '../../src/realserver/agent.js';
+import { AGENT_RCVBUF, DecapAgent } from '../../src/realserver/agent.js';
 import type { AgentNative } from '../../src/realserver/agent.js';
 
 const CLIENT4 = '10.1.0.7';
@@ -277,4 +277,35 @@ test('agent: GUE needs a port; bad VIPs are refused', async () => {
     () => new DecapAgent({ vips: ['10.1'], tunType: 'ipip', device: 'x', stateDir: null, native: n }),
     { code: 'ERR_LVS_INVALID_ARGUMENT' },
   );
+});
+
+test('agent: grows every raw socket receive buffer (bursts of tunnelled segments overflowed the default)', async () => {
+  const n = fakeNative();
+  const opts: [number, number, number, number][] = [];
+  let sockets = 0;
+  n.socket = () => 20 + sockets++;
+  n.setsockoptInt = (fd: number, level: number, name: number, value: number) => {
+    opts.push([fd, level, name, value]);
+  };
+  const agent = new DecapAgent({
+    vips: [VIP4],
+    tunType: 'ipip',
+    device: 'lvsdtun0',
+    stateDir: null,
+    native: n,
+    log: () => {},
+  });
+  await agent.start();
+  try {
+    assert.ok(sockets > 0);
+    for (let fd = 20; fd < 20 + sockets; fd++)
+      assert.deepEqual(
+        opts.find((o) => o[0] === fd),
+        [fd, 1, 33, AGENT_RCVBUF],
+        `SO_RCVBUFFORCE on fd ${fd}: ${JSON.stringify(opts)}`,
+      );
+    assert.ok(AGENT_RCVBUF >= 4 << 20);
+  } finally {
+    agent.stop();
+  }
 });
