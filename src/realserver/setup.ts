@@ -219,10 +219,6 @@ export async function realserverUp(opts: UpOptions, kernel?: KernelTunnels): Pro
   // Decide the tunnel implementation before changing anything, so a refusal (GRE owned by ip_gre,
   // --tun-impl kernel without the module) leaves the host as it was.
   let plannedImpl: 'kernel' | 'agent' | null = null;
-  // State is keyed by the namespace's inode, which the kernel reuses once a namespace is deleted: a
-  // namespace removed without `down` leaves state that a new one inherits. Its tunnel device died with
-  // it, so a recorded device that no longer exists means the tunnel must be set up again.
-  if (st.tun && !listLinks().some((l) => l.ifname === st.tun!.device)) st.tun = null;
   if (opts.mode === 'tun') {
     const same =
       st.tun &&
