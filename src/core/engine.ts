@@ -55,7 +55,7 @@ import {
   TCP_RST,
   TCP_SYN,
 } from '../packet/view.js';
-import { l4ChecksumSet } from '../packet/checksum.js';
+import { ipv4DecrementTtl, l4ChecksumSet } from '../packet/checksum.js';
 import { EncapParams, encapsulate, tunnelOverhead, TUN_GRE, TUN_GUE, TUN_IPIP } from '../packet/encap.js';
 import {
   ICMP_KIND_PORT_UNREACH,
@@ -176,6 +176,8 @@ export class Engine {
   readonly icmpLimiter: IcmpRateLimiter;
   /** drops by Drop reason (this shard) */
   readonly drops = new Float64Array(Drop.Count);
+  /** packets from NAT real servers with no connection, routed unchanged (forwardUnmatched) */
+  forwardedUnmatched = 0;
   /** frames handed to the kernel, transmitted, generated */
   passed = 0;
   transmitted = 0;
@@ -436,8 +438,37 @@ export class Engine {
     if (snap === null) return 0;
     const fwmark = this.fwmarkOf !== null ? this.fwmarkOf(v) : 0;
     const si = snap.findService(v.af, proto, v.daddr, v.dport, fwmark);
-    if (si < 0) return 0;
+    if (si < 0) return this.forwardUnmatched(batch, i);
     return this.newConnection(batch, i, si, fwmark);
+  }
+
+  /**
+   * A packet from a NAT real server's service port that no connection matches: the reply to a
+   * one-packet (-o) UDP connection, already freed, or one whose connection expired. Kernel IPVS finds
+   * no connection and lets it through ip_forward unchanged (ipvs-reference §5.2); steering took the
+   * kernel's copy (rule (b)), so lvsd routes it the same way: TTL - 1, next hop, out. Packets to the
+   * director itself were never steered and stay the kernel's.
+   */
+  private forwardUnmatched(batch: FrameBatch, i: number): number {
+    const v = this.v;
+    const net = this.net;
+    const snap = this.snap!;
+    if (!snap.isNatSource(v.af, v.saddr, v.proto, v.sport) || net.isLocal(v.af, v.daddr, 0)) return 0;
+    if (v.ttl <= 1) return -Drop.TtlExceeded;
+    const neigh = net.resolve(v.af, v.daddr, 0);
+    if (neigh < 0) return -Drop.NoRoute;
+    const gso = batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0;
+    const l3Len = gso ? gsoMaxSegmentL3Length(v, batch.gsoSize[i]!) : v.l3End - v.l3Off;
+    const mtu = net.lastMtu;
+    if (l3Len > mtu && (v.af === AF_INET6 || v.dontFragment !== 0)) {
+      this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
+      return -Drop.MtuExceeded;
+    }
+    const buf = batch.buf;
+    if (v.af === AF_INET) ipv4DecrementTtl(buf, v.l3Off);
+    else buf[v.l3Off + 7] = buf[v.l3Off + 7]! - 1;
+    this.forwardedUnmatched++;
+    return this.emitParsed(batch, i, neigh);
   }
 
   /** conn_reuse_mode (ipvs-reference §4.5): should this SYN replace the old connection? */

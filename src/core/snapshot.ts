@@ -20,6 +20,7 @@
 import type { DestLive } from '../conn/dest-live.js';
 import type { SchedDests, SchedOptions } from '../sched/types.js';
 import type { DestRec, ServiceRec } from './services.js';
+import { FWD_MASQ } from './services.js';
 
 export interface CompiledService {
   readonly id: number;
@@ -382,6 +383,29 @@ export class ServiceSnapshot {
       }
       h = (h + 1) & this.vipMask;
     }
+  }
+
+  /**
+   * Is (af, addr, proto, port) the service port of a masquerading real server (steering rule (b): its
+   * packets were taken from the kernel)? A port-0 dest matches every port. Linear in dests: only
+   * packets no connection matched ask.
+   */
+  isNatSource(af: number, addr: Uint32Array, proto: number, port: number): boolean {
+    const da = this.destAddr;
+    for (let id = 1; id < this.destIdLimit; id++) {
+      if (this.destState[id] !== DEST_IN_SERVICE || this.destFwd[id] !== FWD_MASQ || this.destAf[id] !== af)
+        continue;
+      const o = id * 4;
+      if (da[o] !== addr[0] || da[o + 1] !== addr[1] || da[o + 2] !== addr[2] || da[o + 3] !== addr[3])
+        continue;
+      const dport = this.destPort[id]!;
+      if (dport !== 0 && dport !== port) continue;
+      const si = this.serviceIndex(this.destServiceId[id]!);
+      if (si < 0) continue;
+      const svc = this.services[si]!;
+      if (svc.fwmark !== 0 || svc.proto === proto) return true;
+    }
+    return false;
   }
 
   /** Service index for a service id, or -1 (e.g. deleted since the connection was made). */

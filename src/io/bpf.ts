@@ -372,12 +372,16 @@ function exactProgram(spec: SteeringSpec, accept: number): BpfAssembler {
     a.label(p);
     if (f.af === 4) {
       a.emit(LDX_MSH, ETH_HLEN); // X = IPv4 header length
-      // (e) fragments: to a VIP -> accept; non-first fragments have no ports -> reject
+      // (e) fragments: to a VIP -> accept
       a.emit(LD_H_ABS, IP4_FRAG);
       a.emit(JSET, 0x3fff, null, `${p}.l4`);
       anyAddr(a, f, f.daddr, list(4, spec.fragTo), ACCEPT);
+      // (f) non-first fragments from NAT real servers (replies' later fragments), not to us
       a.emit(LD_H_ABS, IP4_FRAG);
-      a.emit(JSET, 0x1fff, REJECT, `${p}.l4`);
+      a.emit(JSET, 0x1fff, `${p}.later`, `${p}.l4`);
+      a.label(`${p}.later`);
+      anyAddr(a, f, f.saddr, list(4, spec.icmpFrom), notOwn);
+      a.emit(JA, 0, REJECT);
       a.label(`${p}.l4`);
       a.emit(LD_B_ABS, IP4_PROTO);
       a.emit(JEQ, 1, null, dst);

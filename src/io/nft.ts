@@ -147,6 +147,9 @@ export const NFT_RULES: readonly string[] = [
   // (e) fragments to a VIP, before anything reads ports
   'ip frag-off & 0x3fff != 0 ip daddr @frag4 counter drop',
   'exthdr frag exists ip6 daddr @frag6 counter drop',
+  // (f) later fragments of real servers' replies carry no ports: by source, not to the director itself
+  'ip frag-off & 0x1fff != 0 ip daddr != @own4 ip saddr @icmpfrom4 counter drop',
+  'frag frag-off != 0 ip6 daddr != @own6 ip6 saddr @icmpfrom6 counter drop',
   // (a) service traffic
   'ip daddr . meta l4proto . th dport @svc4 counter drop',
   'ip6 daddr . meta l4proto . th dport @svc6 counter drop',

@@ -520,45 +520,36 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     });
   });
 
-  it(
-    'UDP with -o: the replies come back to the client',
-    {
-      todo:
-        'lvsd drops NAT replies that match no connection: steering (nat4: source RIP.proto.port) drops ' +
-        "the kernel's copy and the engine only hands them to the kernel; one-packet connections are freed " +
-        'at once, so every reply is such a reply. Kernel IPVS passes them unchanged (ipvs-reference §5.2).',
-    },
-    () => {
-      director.sh(
-        [
-          'ipvsadm -C',
-          `ipvsadm -A -u ${VIP}:${UDP_PORT} -s rr -o`,
-          ...RS.map((rs) => `ipvsadm -a -u ${VIP}:${UDP_PORT} -r ${rs}:${UDP_PORT} -m`),
-        ].join('\n'),
+  it('UDP with -o: the replies come back to the client', () => {
+    director.sh(
+      [
+        'ipvsadm -C',
+        `ipvsadm -A -u ${VIP}:${UDP_PORT} -s rr -o`,
+        ...RS.map((rs) => `ipvsadm -a -u ${VIP}:${UDP_PORT} -r ${rs}:${UDP_PORT} -m`),
+      ].join('\n'),
+    );
+    const payload = Buffer.from('ping');
+    const replies = udpExchange(lab, client, {
+      host: VIP,
+      port: UDP_PORT,
+      srcPort: 40002,
+      count: 3,
+      payload,
+      timeoutMs: 500,
+    });
+    withDiag(() => {
+      // the kernel does not SNAT them (no connection to find): they come from each RIP
+      assert.deepEqual(
+        replies.map((r) => r.name),
+        ['rs1', 'rs2', 'rs3'],
+        JSON.stringify(replies),
       );
-      const payload = Buffer.from('ping');
-      const replies = udpExchange(lab, client, {
-        host: VIP,
-        port: UDP_PORT,
-        srcPort: 40002,
-        count: 3,
-        payload,
-        timeoutMs: 500,
-      });
-      withDiag(() => {
-        // the kernel does not SNAT them (no connection to find): they come from each RIP
-        assert.deepEqual(
-          replies.map((r) => r.name),
-          ['rs1', 'rs2', 'rs3'],
-          JSON.stringify(replies),
-        );
-        assert.ok(
-          replies.every((r) => r.intact),
-          JSON.stringify(replies),
-        );
-      });
-    },
-  );
+      assert.ok(
+        replies.every((r) => r.intact),
+        JSON.stringify(replies),
+      );
+    });
+  });
 
   it('UDP datagrams of 4000 bytes fragment on the 1500-byte path and reach the server intact', async () => {
     director.sh(
@@ -596,34 +587,25 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     });
   });
 
-  it(
-    'UDP datagrams of 4000 bytes: the fragmented reply comes back intact',
-    {
-      todo:
-        "only the first fragment of a NAT reply is lvsd's: later reply fragments carry no ports, match " +
-        'no steering rule (frag4 covers fragments to a VIP only) and the kernel forwards them with the ' +
-        "RIP as source, so the client's reassembly never completes.",
-    },
-    () => {
-      const before = snmp(client);
-      const replies = udpExchange(lab, client, {
-        host: VIP,
-        port: UDP_PORT,
-        srcPort: 40013,
-        count: 2,
-        payload: bigDatagram,
-        timeoutMs: 1000,
-      });
-      const after = snmp(client);
-      withDiag(() => {
-        assert.ok(
-          replies.every((r) => r.intact && r.len === 4000),
-          JSON.stringify(replies),
-        );
-        assert.ok(after['ReasmOKs']! - before['ReasmOKs']! >= 2, JSON.stringify(after));
-      });
-    },
-  );
+  it('UDP datagrams of 4000 bytes: the fragmented reply comes back intact', () => {
+    const before = snmp(client);
+    const replies = udpExchange(lab, client, {
+      host: VIP,
+      port: UDP_PORT,
+      srcPort: 40013,
+      count: 2,
+      payload: bigDatagram,
+      timeoutMs: 1000,
+    });
+    const after = snmp(client);
+    withDiag(() => {
+      assert.ok(
+        replies.every((r) => r.intact && r.len === 4000),
+        JSON.stringify(replies),
+      );
+      assert.ok(after['ReasmOKs']! - before['ReasmOKs']! >= 2, JSON.stringify(after));
+    });
+  });
 
   it("the director's own traffic: curl to a real server and management TCP are untouched", () => {
     tcpService('-s rr');

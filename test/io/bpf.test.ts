@@ -120,8 +120,19 @@ function rows(): [string, Uint8Array, boolean][] {
       false,
     ],
     [
-      'v4 later fragment from RS (ports unknown)',
+      // (f) a NAT real server's reply fragment: the engine follows its first fragment's connection
+      'v4 later fragment from a NAT RS to a client',
       eth({}, ipv4({ src: '172.16.0.2', dst: C, fragOffset: 8, mf: true }, raw(6, new Uint8Array(64)))),
+      true,
+    ],
+    [
+      'v4 later fragment from a NAT RS to the director itself',
+      eth({}, ipv4({ src: '172.16.0.2', dst: '10.0.0.1', fragOffset: 8 }, raw(17, new Uint8Array(64)))),
+      false,
+    ],
+    [
+      'v4 later fragment from a host that is not a real server',
+      eth({}, ipv4({ src: '172.16.0.99', dst: C, fragOffset: 8 }, raw(17, new Uint8Array(64)))),
       false,
     ],
     [
