@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, netnsUnavailable, sleep, which } from '../helpers/netns.js';
+import { Lab, natTriangle, netnsUnavailable, sleep, which } from '../helpers/netns.js';
 
 const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is needed');
 
@@ -16,17 +16,7 @@ test(
   async () => {
     const lab = new Lab('load');
     try {
-      const c = lab.ns('c');
-      const d = lab.ns('d');
-      const r = lab.ns('r');
-      lab.veth(c, 'eth0', d, 'eth0');
-      lab.veth(d, 'eth1', r, 'eth0');
-      c.sh('ip link set eth0 up; ip addr add 10.81.0.2/24 dev eth0; ip route add default via 10.81.0.1');
-      d.sh(
-        'ip link set eth0 up; ip addr add 10.81.0.1/24 dev eth0; ip addr add 10.81.0.100/32 dev eth0; ' +
-          'ip link set eth1 up; ip addr add 172.31.0.1/24 dev eth1; sysctl -qw net.ipv4.ip_forward=1',
-      );
-      r.sh('ip link set eth0 up; ip addr add 172.31.0.2/24 dev eth0; ip route add default via 172.31.0.1');
+      const { c, d, r } = natTriangle(lab, '10.81.0', '172.31.0');
       r.spawn('socat -u UDP-RECV:9000 /dev/null');
       d.sh('ipvsadm -A -u 10.81.0.100:9000 -s rr; ipvsadm -a -u 10.81.0.100:9000 -r 172.31.0.2:9000 -m');
       const before = JSON.parse(d.sh('lvsd status --json')) as { dataplane: { rxFrames: number } };

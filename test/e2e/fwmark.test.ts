@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, netnsUnavailable, which } from '../helpers/netns.js';
+import { Lab, natTriangle, netnsUnavailable, which } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 
 const skip = netnsUnavailable() ?? (which('curl') && which('nginx') ? null : 'curl and nginx are needed');
@@ -16,17 +16,7 @@ test(
   async () => {
     const lab = new Lab('fwm');
     try {
-      const c = lab.ns('c');
-      const d = lab.ns('d');
-      const r = lab.ns('r');
-      lab.veth(c, 'eth0', d, 'eth0');
-      lab.veth(d, 'eth1', r, 'eth0');
-      c.sh('ip link set eth0 up; ip addr add 10.61.0.2/24 dev eth0; ip route add default via 10.61.0.1');
-      d.sh(
-        'ip link set eth0 up; ip addr add 10.61.0.1/24 dev eth0; ip addr add 10.61.0.100/32 dev eth0; ' +
-          'ip link set eth1 up; ip addr add 172.30.0.1/24 dev eth1; sysctl -qw net.ipv4.ip_forward=1',
-      );
-      r.sh('ip link set eth0 up; ip addr add 172.30.0.2/24 dev eth0; ip route add default via 172.30.0.1');
+      const { c, d, r } = natTriangle(lab, '10.61.0', '172.30.0');
       startNginx(lab, r, { listen: ['172.30.0.2:80', '172.30.0.2:8080'], body: 'rs' });
       // a listener on the director's own VIP:9000, outside the rule: must stay the kernel's
       d.spawn('socat TCP-LISTEN:9000,bind=10.61.0.100,reuseaddr,fork SYSTEM:"echo director"');

@@ -140,3 +140,23 @@ function safeKill(pid: number, sig: NodeJS.Signals): void {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * The smallest NAT director: client c (`${front}.2`, default via the director), director d
+ * (`${front}.1` and the VIP `${front}.100` on eth0, `${back}.1` on eth1, ip_forward=1) and one real
+ * server r (`${back}.2`, default via the director). front/back are /24 prefixes like '10.61.0'.
+ */
+export function natTriangle(lab: Lab, front: string, back: string): { c: Netns; d: Netns; r: Netns } {
+  const c = lab.ns('c');
+  const d = lab.ns('d');
+  const r = lab.ns('r');
+  lab.veth(c, 'eth0', d, 'eth0');
+  lab.veth(d, 'eth1', r, 'eth0');
+  c.sh(`ip link set eth0 up; ip addr add ${front}.2/24 dev eth0; ip route add default via ${front}.1`);
+  d.sh(
+    `ip link set eth0 up; ip addr add ${front}.1/24 dev eth0; ip addr add ${front}.100/32 dev eth0; ` +
+      `ip link set eth1 up; ip addr add ${back}.1/24 dev eth1; sysctl -qw net.ipv4.ip_forward=1`,
+  );
+  r.sh(`ip link set eth0 up; ip addr add ${back}.2/24 dev eth0; ip route add default via ${back}.1`);
+  return { c, d, r };
+}
