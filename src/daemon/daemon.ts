@@ -89,6 +89,14 @@ export class Daemon {
   private readonly startedAt = new Date().toISOString();
   private netSync: Promise<void> = Promise.resolve();
   private steeringUp = false;
+  /**
+   * Resolves when start() has finished (either way). The control socket listens before the data plane
+   * and steering are up (so a second daemon is refused early), and a starter's ping may be answered in
+   * that window; table changes and status wait for it, else a change would reach a steering backend that
+   * has not started yet.
+   */
+  private readonly startDone: Promise<void>;
+  private markStartDone!: () => void;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
@@ -100,6 +108,7 @@ export class Daemon {
   ) {
     this.log = opts.logger;
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.startDone = new Promise((r) => (this.markStartDone = r));
   }
 
   async start(): Promise<void> {
@@ -128,9 +137,11 @@ export class Daemon {
       }
     } catch (e) {
       log.error('start failed', { error: String(e) });
+      this.markStartDone();
       await this.stop();
       throw e;
     }
+    this.markStartDone();
     log.info('started', { control: this.opts.controlAddress.replace('\0', '@') });
   }
 
@@ -235,8 +246,10 @@ export class Daemon {
         return r;
       }
       case 'ipvsadm':
+        await this.startDone;
         return this.ipvsadm(req.args as IpvsadmArgs);
       case 'status':
+        await this.startDone;
         return {
           pid: process.pid,
           version: LVSD_VERSION,

@@ -133,3 +133,66 @@ test('the stop command stops the daemon after replying', async () => {
   assert.equal(r.stopping, true);
   await d.stopped;
 });
+
+test('a table change sent while the daemon is still starting waits until steering is up', async () => {
+  const addr = address();
+  const calls: string[] = [];
+  let releaseStart!: () => void;
+  const startGate = new Promise<void>((r) => (releaseStart = r));
+  let started = false;
+  const notStarted = (what: string) => {
+    calls.push(what);
+    if (!started) throw new Error(`${what} before start: steering not started`);
+  };
+  const steering = {
+    async start() {
+      calls.push('start');
+      await startGate;
+      started = true;
+    },
+    async applyRemovals() {
+      notStarted('removals');
+    },
+    async applyAdditions() {
+      notStarted('additions');
+    },
+    async stop() {
+      started = false;
+    },
+    status: () => null,
+    socketFilter: () => null,
+  };
+  const d = new Daemon(
+    {
+      ...DEFAULT_DAEMON_OPTIONS,
+      driver: 'memory',
+      maxConns: 4096,
+      controlAddress: addr,
+      exitWhenNoInterfaces: false,
+      logger: quietLogger(),
+    },
+    { steering, net: null, checkPeer: () => null },
+  );
+  const starting = d.start();
+  try {
+    // the socket answers a ping as soon as it listens, i.e. while steering.start is still held
+    for (let i = 0; calls.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls, ['start']);
+    await requestOnce<PingResult>('ping', undefined, { address: addr });
+    const change = requestOnce<{ code: number; stderr: string }>(
+      'ipvsadm',
+      { argv: ['-A', '-t', '10.0.0.1:80', '-s', 'rr'] },
+      { address: addr },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    releaseStart();
+    await starting;
+    const r = await change;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(calls, ['start', 'removals', 'additions']);
+  } finally {
+    releaseStart();
+    await starting.catch(() => undefined);
+    await d.stop();
+  }
+});
