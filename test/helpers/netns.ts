@@ -123,7 +123,26 @@ export class Lab {
     while (Date.now() < deadline && this.spaces.some((n) => n.pids().length > 0))
       await new Promise((r) => setTimeout(r, 50));
     for (const n of this.spaces) for (const p of n.pids()) safeKill(p, 'SIGKILL');
-    for (const n of this.spaces) spawnSync('ip', ['netns', 'del', n.name]);
+    for (const n of this.spaces) {
+      // state and logs of lvsd and lvsd realserver are keyed by the namespace's inode, which the
+      // kernel reuses: remove them with the namespace so no later test inherits them
+      let ino = 0;
+      try {
+        ino = fs.statSync(`/run/netns/${n.name}`).ino;
+      } catch {
+        /* already gone */
+      }
+      spawnSync('ip', ['netns', 'del', n.name]);
+      if (ino > 0) {
+        fs.rmSync(path.join(process.env['LVSD_RUN_DIR'] ?? '/run/lvsd', String(ino)), {
+          recursive: true,
+          force: true,
+        });
+        fs.rmSync(path.join(process.env['LVSD_LOG_DIR'] ?? '/var/log/lvsd', `lvsd-${ino}.log`), {
+          force: true,
+        });
+      }
+    }
     this.spaces.length = 0;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
