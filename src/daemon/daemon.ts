@@ -220,11 +220,7 @@ export class Daemon {
       local: net.local(),
     })) as SteeringSpec;
     // before steering has started (daemon start) the spec is installed by start()
-    if (this.parts.steering && this.steeringStarted) await this.applySpec(spec);
-  }
-
-  private get steeringStarted(): boolean {
-    return this.steeringUp;
+    if (this.parts.steering && this.steeringUp) await this.applySpec(spec);
   }
 
   /** Bring steering to `spec` (both directions) and update the socket filter. */

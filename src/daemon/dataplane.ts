@@ -111,17 +111,17 @@ export class DataPlane {
 
   /** Run an ipvsadm command. When it changed the table, the engine keeps the old table until commit(). */
   ipvsadm(argv: string[], stdin: string | undefined): { result: ExecResult; spec: SteeringSpec } {
-    const d = this.director;
-    const result = this.deps.execute(argv, stdin, d, monotonicMs());
-    if (result.changed) d.holdSnapshot = true;
-    return { result, spec: this.currentSpec() };
+    return this.held(this.deps.execute(argv, stdin, this.director, monotonicMs()));
   }
 
   /** Run an `lvsd fwmark` command; table-change semantics as ipvsadm(). */
   fwmark(argv: string[]): { result: ExecResult; spec: SteeringSpec } {
-    const d = this.director;
-    const result = this.deps.executeFwmark(argv, d);
-    if (result.changed) d.holdSnapshot = true;
+    return this.held(this.deps.executeFwmark(argv, this.director));
+  }
+
+  /** A command's result: a change is held from the engine until commit(); the spec comes back now. */
+  private held(result: ExecResult): { result: ExecResult; spec: SteeringSpec } {
+    if (result.changed) this.director.holdSnapshot = true;
     return { result, spec: this.currentSpec() };
   }
 
