@@ -26,6 +26,7 @@
  */
 import type { ConnTable } from './table.js';
 import { CONN_F_ONE_PACKET, CONN_F_TEMPLATE } from './flags.js';
+import { prefixMaskWord } from '../packet/addr.js';
 
 const AF6 = 6;
 const IPPROTO_IP = 0;
@@ -42,7 +43,7 @@ export class TemplateKey {
 
 /** IPv4 netmask for a prefix length 0..32 (as ipvsadm -M takes a dotted mask, this is for tests/config). */
 export function v4Netmask(prefixLen: number): number {
-  return prefixLen <= 0 ? 0 : prefixLen >= 32 ? 0xffffffff : (0xffffffff << (32 - prefixLen)) >>> 0;
+  return prefixMaskWord(prefixLen, 0);
 }
 
 /**
@@ -65,11 +66,7 @@ export function maskClient(
     out[outOff + 3] = 0;
     return;
   }
-  for (let i = 0; i < 4; i++) {
-    const bits = prefixLen6 - i * 32;
-    const m = bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    out[outOff + i] = (src[srcOff + i]! & m) >>> 0;
-  }
+  for (let i = 0; i < 4; i++) out[outOff + i] = (src[srcOff + i]! & prefixMaskWord(prefixLen6, i)) >>> 0;
 }
 
 /**

@@ -9,7 +9,7 @@
  * with a RETURN after each rule). Stored as typed arrays; classify() allocates nothing.
  */
 import { LvsError, ERRNO } from '../errors.js';
-import { formatAddress, parseAddress } from '../packet/addr.js';
+import { formatAddress, parseAddress, prefixMaskWord } from '../packet/addr.js';
 import {
   AF_INET,
   AF_INET6,
@@ -88,12 +88,7 @@ export class FwmarkTable {
     const p = parseAddress(a ?? '');
     if (!p || p.af !== r.af) throw bad(`fwmark: bad IPv${r.af === AF_INET ? 4 : 6} address '${r.addr}'`);
     const words = new Uint32Array(4);
-    for (let w = 0; w < 4; w++) {
-      const bits =
-        r.af === AF_INET ? (w === 0 ? prefixLen : 0) : Math.max(0, Math.min(32, prefixLen - w * 32));
-      const m = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      words[w] = (p.words[w]! & m) >>> 0;
-    }
+    for (let w = 0; w < 4; w++) words[w] = (p.words[w]! & prefixMaskWord(prefixLen, w)) >>> 0;
     const portLo = r.portLo ?? 0;
     const portHi = r.portHi ?? (r.portLo === undefined ? 65535 : portLo);
     if (
@@ -142,9 +137,7 @@ export class FwmarkTable {
     this.portHi[i] = r.portHi;
     this.mark[i] = r.mark;
     for (let w = 0; w < 4; w++) {
-      const bits =
-        r.af === AF_INET ? (w === 0 ? r.prefixLen : 0) : Math.max(0, Math.min(32, r.prefixLen - w * 32));
-      this.mask[i * 4 + w] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+      this.mask[i * 4 + w] = prefixMaskWord(r.prefixLen, w);
       this.net[i * 4 + w] = r.words[w]!;
     }
   }

@@ -21,6 +21,7 @@ import type { DestLive } from '../conn/dest-live.js';
 import type { SchedDests, SchedOptions } from '../sched/types.js';
 import type { DestRec, ServiceRec } from './services.js';
 import { FWD_MASQ } from './services.js';
+import { prefixMaskWord } from '../packet/addr.js';
 
 export interface CompiledService {
   readonly id: number;
@@ -98,10 +99,7 @@ function maskWordsOf(af: number, netmask: number): Uint32Array {
     w[0] = netmask >>> 0;
     return w;
   }
-  for (let i = 0; i < 4; i++) {
-    const bits = Math.max(0, Math.min(32, netmask - i * 32));
-    w[i] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  }
+  for (let i = 0; i < 4; i++) w[i] = prefixMaskWord(netmask, i);
   return w;
 }
 

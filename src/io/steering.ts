@@ -23,7 +23,8 @@
  * text (formatAddress), which is what nft prints back.
  */
 import { LvsError, ERRNO } from '../errors.js';
-import { formatAddress, parseAddress } from '../packet/addr.js';
+import { formatAddress, parseAddress, prefixMaskWord } from '../packet/addr.js';
+import type { FwmarkRule } from '../core/fwmark.js';
 import type { ServiceSnapshot } from '../core/snapshot.js';
 import {
   AF_INET,
@@ -85,7 +86,6 @@ export interface SteeringSpec {
 }
 
 /** An `lvsd fwmark` rule (src/core/fwmark.ts). */
-import type { FwmarkRule } from '../core/fwmark.js';
 export type { FwmarkRule };
 
 export interface LocalAddresses {
@@ -252,10 +252,7 @@ export function deriveSteering(source: ServiceSnapshot | ServiceTable, input: St
     const p = parseAddress(a!);
     if (!p || p.af !== af) throw bad(`fwmark rule: bad address ${r.addr}`);
     // Network address: host bits cleared (nft rejects a prefix element with host bits set).
-    for (let i = 0; i < 4; i++) {
-      const bits = Math.max(0, Math.min(32, prefixLen - i * 32));
-      p.words[i] = bits === 0 ? 0 : (p.words[i]! & ((0xffffffff << (32 - bits)) >>> 0)) >>> 0;
-    }
+    for (let i = 0; i < 4; i++) p.words[i] = (p.words[i]! & prefixMaskWord(prefixLen, i)) >>> 0;
     const portLo = r.portLo ?? 0;
     const portHi = r.portHi ?? (r.portLo === undefined ? 65535 : portLo);
     checkRange(portLo, portHi, 'fwmark rule');

@@ -207,3 +207,12 @@ export function formatMac(mac: Uint8Array, off = 0): string {
 export function writeMac(buf: Uint8Array, off: number, mac: Uint8Array, macOff: number): void {
   for (let i = 0; i < 6; i++) buf[off + i] = mac[macOff + i]!;
 }
+
+/**
+ * Word w (0..3) of the network mask for a prefix length, words counted from the most significant.
+ * IPv4 addresses live in word 0 and prefixes stop at 32, so the same rule gives their mask.
+ */
+export function prefixMaskWord(prefixLen: number, w: number): number {
+  const bits = prefixLen - w * 32;
+  return bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+}
