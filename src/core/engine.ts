@@ -457,13 +457,9 @@ export class Engine {
     if (v.ttl <= 1) return -Drop.TtlExceeded;
     const neigh = net.resolve(v.af, v.daddr, 0);
     if (neigh < 0) return -Drop.NoRoute;
-    const gso = batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0;
-    const l3Len = gso ? gsoMaxSegmentL3Length(v, batch.gsoSize[i]!) : v.l3End - v.l3Off;
+    const l3Len = this.wireL3Len(batch, i);
     const mtu = net.lastMtu;
-    if (l3Len > mtu && (v.af === AF_INET6 || v.dontFragment !== 0)) {
-      this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
-      return -Drop.MtuExceeded;
-    }
+    if (this.mtuRefused(batch, i, l3Len, mtu)) return -Drop.MtuExceeded;
     const buf = batch.buf;
     if (v.af === AF_INET) ipv4DecrementTtl(buf, v.l3Off);
     else buf[v.l3Off + 7] = buf[v.l3Off + 7]! - 1;
@@ -644,7 +640,7 @@ export class Engine {
     if (neigh < 0) return -Drop.NoRoute;
     const partial = (batch.vnetFlags[i]! & VNET_F_NEEDS_CSUM) !== 0;
     const gso = batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0;
-    const l3Len = gso ? gsoMaxSegmentL3Length(v, batch.gsoSize[i]!) : v.l3End - v.l3Off;
+    const l3Len = this.wireL3Len(batch, i);
     let mtu = this.destMtu[destId]!;
     if (fwd === CONN_F_TUNNEL) {
       const tunType = TUN_TYPE_MAP[snap.destTunType[destId]!] ?? TUN_IPIP;
@@ -653,10 +649,7 @@ export class Engine {
         mssClamp(batch.buf, v, mtu - (v.af === AF_INET ? 40 : 60), partial);
       }
     }
-    if (l3Len > mtu && (v.af === AF_INET6 || v.dontFragment !== 0)) {
-      this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
-      return -Drop.MtuExceeded;
-    }
+    if (this.mtuRefused(batch, i, l3Len, mtu)) return -Drop.MtuExceeded;
     if (l3Len > mtu && fwd === CONN_F_TUNNEL) return -Drop.MtuExceeded; // outer fragmentation: not yet
     this.account(h, DIR_IN, batch, i);
     if (v.isFragment !== 0) this.rememberFragment(h, DIR_IN);
@@ -769,13 +762,9 @@ export class Engine {
     if (v.ttl <= 1) return -Drop.TtlExceeded;
     const neigh = this.clientNextHop(h);
     if (neigh < 0) return -Drop.NoRoute;
-    const gso = batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0;
-    const l3Len = gso ? gsoMaxSegmentL3Length(v, batch.gsoSize[i]!) : v.l3End - v.l3Off;
+    const l3Len = this.wireL3Len(batch, i);
     const mtu = this.clientMtu;
-    if (l3Len > mtu && (v.af === AF_INET6 || v.dontFragment !== 0)) {
-      this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
-      return -Drop.MtuExceeded;
-    }
+    if (this.mtuRefused(batch, i, l3Len, mtu)) return -Drop.MtuExceeded;
     this.account(h, DIR_OUT, batch, i);
     if (v.isFragment !== 0) this.rememberFragment(h, DIR_OUT);
     const partial = (batch.vnetFlags[i]! & VNET_F_NEEDS_CSUM) !== 0;
@@ -907,6 +896,25 @@ export class Engine {
   // ------------------------------------------------------------------ helpers
 
   /** Send the parsed packet (this.v, rewritten in place) as it now is to neighbour `neigh`. */
+  /** Largest L3 packet frame i puts on the wire: itself, or a GSO super-frame's largest segment. */
+  private wireL3Len(batch: FrameBatch, i: number): number {
+    const v = this.v;
+    if (batch.gsoType[i]! !== GSO_NONE && batch.gsoSize[i]! !== 0)
+      return gsoMaxSegmentL3Length(v, batch.gsoSize[i]!);
+    return v.l3End - v.l3Off;
+  }
+
+  /**
+   * Path MTU: a packet larger than mtu that may not be fragmented (IPv4 DF, or IPv6) is refused with
+   * ICMP fragmentation-needed / packet-too-big to its sender (rate-limited). True when refused.
+   */
+  private mtuRefused(batch: FrameBatch, i: number, l3Len: number, mtu: number): boolean {
+    const v = this.v;
+    if (l3Len <= mtu || (v.af !== AF_INET6 && v.dontFragment === 0)) return false;
+    this.replyIcmp(batch, i, ICMP_KIND_TOO_BIG, mtu);
+    return true;
+  }
+
   private emitParsed(batch: FrameBatch, i: number, neigh: number): number {
     const v = this.v;
     return emitToNeighbour(
