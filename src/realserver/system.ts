@@ -5,7 +5,7 @@
  * Everything here is control plane; failures throw LvsError.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { LvsError } from '../errors.js';
 
 /** `net.ipv4.conf.lo.arp_ignore` -> `/proc/sys/net/ipv4/conf/lo/arp_ignore` (device names keep dots). */
@@ -86,17 +86,8 @@ export function isUp(l: LinkInfo): boolean {
   return l.flags.includes('UP');
 }
 
-/** The identity of the caller's network namespace: the inode of /proc/self/ns/net (as `stat -L`). */
-export function netnsInode(): number {
-  return statSync('/proc/self/ns/net').ino;
-}
-
-/** Base of the per-namespace state (shared with the daemon: /run/lvsd/<netns inode>/). */
-export const RUN_BASE = process.env.LVSD_RUN_DIR ?? '/run/lvsd';
-
-export function stateDirFor(inode = netnsInode()): string {
-  return `${RUN_BASE}/${inode}`;
-}
+/** Per-namespace state lives where the daemon's does: /run/lvsd/<netns inode>/ (src/daemon/paths.ts). */
+export { netnsInode, RUN_ROOT as RUN_BASE, stateDir as stateDirFor } from '../daemon/paths.js';
 
 /** Is a process alive (signal 0)? EPERM counts as alive. */
 export function pidAlive(pid: number): boolean {

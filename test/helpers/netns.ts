@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logFile, stateDir } from '../../src/daemon/paths.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(REPO, 'bin');
@@ -134,13 +135,8 @@ export class Lab {
       }
       spawnSync('ip', ['netns', 'del', n.name]);
       if (ino > 0) {
-        fs.rmSync(path.join(process.env['LVSD_RUN_DIR'] ?? '/run/lvsd', String(ino)), {
-          recursive: true,
-          force: true,
-        });
-        fs.rmSync(path.join(process.env['LVSD_LOG_DIR'] ?? '/var/log/lvsd', `lvsd-${ino}.log`), {
-          force: true,
-        });
+        fs.rmSync(stateDir(ino), { recursive: true, force: true });
+        fs.rmSync(logFile(ino), { force: true });
       }
     }
     this.spaces.length = 0;
