@@ -10,6 +10,7 @@ import { MemoryWire } from '../io/memory.js';
 import { AfPacketDriver } from '../io/afpacket.js';
 import { SLOT_SIZE_GSO } from '../packet/frame.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
+import { warmUpDataPlane } from './warmup.js';
 
 function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   if (kind === 'memory') return new MemoryWire();
@@ -21,6 +22,12 @@ async function run(): Promise<void> {
   if (!port) throw new Error('dataplane-worker must run in a worker thread');
   const opts = workerData as WorkerOptions;
   const post = (m: FromWorker): void => port.postMessage(m);
+  // On real interfaces, have V8 compile the packet path before the first real packet (warmup.ts);
+  // LVSD_NO_WARMUP=1 skips it (profiling the cold path). The in-memory driver is for tests: skipped.
+  if (opts.driver !== 'memory' && process.env['LVSD_NO_WARMUP'] !== '1') {
+    const w = warmUpDataPlane({ batchSize: opts.batchSize, slotSize: SLOT_SIZE_GSO });
+    post({ t: 'log', level: 'debug', msg: 'data plane warmed up', fields: { ...w } });
+  }
   const driver = makeDriver(opts.driver);
   const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,
