@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { KeepalivedConfig, LoadResult } from './model.js';
+import type { Diagnostic, KeepalivedConfig, LoadResult } from './model.js';
 import { Diags } from './diags.js';
 import { Lexer, type ConfigFs } from './lexer.js';
 import { buildTree, dispatch } from './tree.js';
@@ -74,6 +74,7 @@ export function parseKeepalivedText(text: string, file: string, opts: LoadOption
       globalScripts: 0,
     };
     dispatch(tree, topLevelTable(st), st, diags);
+    sortParseDiagnostics(diags, files);
     const config = normalize(st, files);
     return { config, diagnostics: diags.list, exitCode: exitCode(diags) };
   } catch (e) {
@@ -81,6 +82,21 @@ export function parseKeepalivedText(text: string, file: string, opts: LoadOption
     diags.error(`internal error while parsing ${file}: ${(e as Error).message}`);
     return { config: null, diagnostics: diags.list, exitCode: 4 };
   }
+}
+
+/**
+ * keepalived reports parse-time problems in one reading pass; ours come from the lexer, the tree
+ * and the handlers in turn, so order them by reading position (file read order, line, column).
+ */
+function sortParseDiagnostics(d: Diags, files: string[]): void {
+  const order = new Map(files.map((f, i) => [f, i] as const));
+  const key = (x: Diagnostic): [number, number, number] =>
+    x.loc ? [order.get(x.loc.file) ?? files.length, x.loc.line, x.loc.column] : [files.length + 1, 0, 0];
+  const sorted = d.list
+    .map((x, i) => ({ x, i, k: key(x) }))
+    .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.k[2] - b.k[2] || a.i - b.i)
+    .map((e) => e.x);
+  d.list.splice(0, d.list.length, ...sorted);
 }
 
 function exitCode(d: Diags): LoadResult['exitCode'] {

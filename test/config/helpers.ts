@@ -1,7 +1,12 @@
 /** Shared pieces of the config tests: fixture paths, loading, and loc-free model comparison. */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatDiagnostic, loadKeepalivedConfig, parseKeepalivedText, type LoadOptions } from '../../src/config/index.js';
+import {
+  formatDiagnostic,
+  loadKeepalivedConfig,
+  parseKeepalivedText,
+  type LoadOptions,
+} from '../../src/config/index.js';
 import type { LoadResult } from '../../src/config/model.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -206,12 +206,17 @@ const cases: Case[] = [
     diags: [],
     check: (c) => {
       const vs = c.virtualServers[0]!;
-      assert.deepEqual([vs.alpha, vs.omega, vs.quorum, vs.hysteresis, vs.scheduler], [true, true, 7, 2, 'wrr']);
+      assert.deepEqual(
+        [vs.alpha, vs.omega, vs.quorum, vs.hysteresis, vs.scheduler],
+        [true, true, 7, 2, 'wrr'],
+      );
       assert.deepEqual(vs.quorumUp?.argv, ['/usr/local/bin/quorum.sh', 'up']);
       assert.deepEqual(vs.quorumDown?.argv, ['/usr/local/bin/quorum.sh', 'down']);
       assert.equal(vs.realServers.length, 10);
       // alpha inherited by real servers and checkers
-      assert.ok(vs.realServers.every((r) => r.alpha && r.checkers[0]!.alpha && r.checkers[0]!.connectPort === 80));
+      assert.ok(
+        vs.realServers.every((r) => r.alpha && r.checkers[0]!.alpha && r.checkers[0]!.connectPort === 80),
+      );
     },
   },
   {
