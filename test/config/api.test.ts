@@ -40,7 +40,8 @@ test('formatDiagnostic: "(FILE: Line N) message" for parse-time, bare for post-p
     'Virtual server [10.0.0.1]:none:80 has no real servers - ignoring',
   ]);
   assert.deepEqual(r.diagnostics[0]!.loc, { file: 'test.conf', line: 1, column: 1 });
-  assert.equal(r.diagnostics[0]!.severity, 'error');
+  assert.equal(r.diagnostics[0]!.severity, 'warning');
+  assert.equal(r.diagnostics[1]!.severity, 'error');
 });
 
 test('unreadable main file: config null, exit 4', () => {
