@@ -54,6 +54,8 @@ const MAX_INCLUDE_DEPTH = 32;
 /** the (never mutated) parameter scope of lines outside ~SEQ */
 const NO_LOCALS: ReadonlyMap<string, string> = new Map();
 const MAX_SUBST_DEPTH = 32;
+/** bound on variable expansions per logical line: `$X=$X $X` would otherwise grow as 2^depth */
+const MAX_SUBST_STEPS = 1000;
 /** bound on the lines a single ~SEQ (or nesting of them) may produce, against runaway configs */
 const MAX_SEQ_LINES = 200_000;
 
@@ -149,7 +151,7 @@ export class Lexer {
     const seq = body[0] === '~' ? /^~SEQ(x?)\(([^)]*)\)\s*(.*)$/s.exec(body) : null;
     if (seq) {
       const hex = seq[1] === 'x';
-      const args = this.substitute(seq[2]!, locals, fc, 0)
+      const args = this.substituteLine(seq[2]!, locals, fc, { file: fc.file, line: lineNo, column: col })
         .split(',')
         .map((s) => s.trim());
       const loc = { file: fc.file, line: lineNo, column: col };
@@ -183,15 +185,42 @@ export class Lexer {
       }
       return;
     }
-    const text = body.includes('$') ? this.substitute(body, locals, fc, 0) : body;
+    const text = body.includes('$')
+      ? this.substituteLine(body, locals, fc, { file: fc.file, line: lineNo, column: col })
+      : body;
     if (text.includes('\n')) {
       for (const sub of text.split('\n')) tokenize(sub, fc.file, lineNo, col, this.lines);
     } else tokenize(text, fc.file, lineNo, col, this.lines);
   }
 
   /** `$NAME` (followed by white space or end of line) and `${NAME}`; recursive, undefined left as is. */
+  private substSteps = 0;
+  private substOverflow = false;
+
+  /** Substitute one logical line's parameters within the expansion budget. */
+  private substituteLine(
+    text: string,
+    locals: ReadonlyMap<string, string>,
+    fc: FileCtx,
+    loc: SourceLocation,
+  ): string {
+    this.substSteps = MAX_SUBST_STEPS;
+    this.substOverflow = false;
+    const out = this.substitute(text, locals, fc, 0);
+    if (this.substOverflow)
+      this.diags.error(
+        'Parameter substitution too deep or too large (recursive definition?) - not expanded further',
+        loc,
+      );
+    return out;
+  }
+
   private substitute(text: string, locals: ReadonlyMap<string, string>, fc: FileCtx, depth: number): string {
-    if (depth > MAX_SUBST_DEPTH || !text.includes('$')) return text;
+    if (!text.includes('$')) return text;
+    if (depth > MAX_SUBST_DEPTH) {
+      this.substOverflow = true;
+      return text;
+    }
     let out = '';
     let i = 0;
     while (i < text.length) {
@@ -260,6 +289,10 @@ export class Lexer {
     }
     const v = locals.get(name) ?? this.defs.get(name);
     if (v === undefined || parts.length > 1) return undefined;
+    if (--this.substSteps < 0) {
+      this.substOverflow = true;
+      return undefined;
+    }
     return this.substitute(v, locals, fc, depth + 1);
   }
 

@@ -103,6 +103,14 @@ test('$VAR definitions: plain, braces, lazy, recursive, multi-line; undefined le
   assert.equal(vs.persistenceEngine, '$PORTx');
 });
 
+test('a recursive $VAR definition is cut off with a message instead of growing without bound', () => {
+  const r = parse('$X=a $X $X\nglobal_defs {\n router_id $X\n}\n');
+  assert.deepEqual(messages(r), [
+    '(test.conf: Line 3) Parameter substitution too deep or too large (recursive definition?) - not expanded further',
+  ]);
+  assert.equal(r.config!.global.routerId, 'a');
+});
+
 test('built-in parameters: _PWD _INSTANCE _RANDOM _ENV _HASH _BANG', () => {
   const text =
     'global_defs {\n router_id ${_INSTANCE}\n notification_email_from ${_ENV LVSD_TEST}\n smtp_helo_name ${_HASH}x${_BANG}\n' +
