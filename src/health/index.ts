@@ -297,7 +297,8 @@ export class HealthManager {
     await Promise.allSettled([...this.vss.values()].map((vs) => vs.chain));
     for (const vs of this.vss.values()) {
       if (!vs.cfg.omega) continue;
-      for (const rs of vs.rs.values()) if (rs.alive && rs.cfg.notifyDown) this.script(rs.cfg.notifyDown, 'notify_down');
+      for (const rs of vs.rs.values())
+        if (rs.alive && rs.cfg.notifyDown) this.script(rs.cfg.notifyDown, 'notify_down');
       if (vs.quorumUp && vs.cfg.quorumDown) this.script(vs.cfg.quorumDown, 'quorum_down');
     }
   }
@@ -370,9 +371,13 @@ export class HealthManager {
     // set_quorum_states(): the startup state has no hysteresis band below it.
     vs.quorumUp = this.weightSum(vs) >= cfg.quorum + cfg.hysteresis;
     if (!vs.quorumUp) {
-      this.log('info', `Quorum down at startup for VS ${cfg.name}: ${this.weightSum(vs)} < ${cfg.quorum}+${cfg.hysteresis}`, {
-        vs: cfg.name,
-      });
+      this.log(
+        'info',
+        `Quorum down at startup for VS ${cfg.name}: ${this.weightSum(vs)} < ${cfg.quorum}+${cfg.hysteresis}`,
+        {
+          vs: cfg.name,
+        },
+      );
     }
     if (this.config?.global.rsInitNotifies) {
       for (const rs of vs.rs.values()) {
@@ -458,7 +463,11 @@ export class HealthManager {
     const step = c.step;
     const p = c.probe
       .run(ac.signal, step)
-      .catch((e: unknown): CheckResult => ({ ok: false, reason: `probe error: ${(e as Error).message}`, latencyMs: 0 }))
+      .catch((e: unknown): CheckResult => ({
+        ok: false,
+        reason: `probe error: ${(e as Error).message}`,
+        latencyMs: 0,
+      }))
       .then((res) => {
         c.running = null;
         if (!c.removed && this.running) this.onResult(c, res);
@@ -523,7 +532,11 @@ export class HealthManager {
           c.retryIt++;
           delayS = cfg.delayBeforeRetry;
           if (cfg.logAllFailures || this.config?.global.checkerLogAllFailures)
-            this.log('info', `${cfg.kind} on service ${target} failed (retry ${c.retryIt}/${cfg.retry}): ${res.reason}`, fields);
+            this.log(
+              'info',
+              `${cfg.kind} on service ${target} failed (retry ${c.retryIt}/${cfg.retry}): ${res.reason}`,
+              fields,
+            );
         } else {
           c.isUp = false;
           if (steps > 1) c.failedStep = c.step;
@@ -636,7 +649,8 @@ export class HealthManager {
     }
     if (sorry) {
       if (sorryMode) want.set(destKey(sorry), { dest: sorry, weight: 1 });
-      else if (vs.cfg.sorryServerInhibit && !want.has(destKey(sorry))) want.set(destKey(sorry), { dest: sorry, weight: 0 });
+      else if (vs.cfg.sorryServerInhibit && !want.has(destKey(sorry)))
+        want.set(destKey(sorry), { dest: sorry, weight: 0 });
     }
     return want;
   }
@@ -675,11 +689,17 @@ export class HealthManager {
     }
     for (const [k, w] of edits) {
       vs.installed.set(k, { dest: destOf(w.dest), weight: w.weight });
-      await this.act(() => this.actions.editDest(vs.cfg, destOf(w.dest), w.weight), `editDest ${k} weight ${w.weight} in VS ${name}`);
+      await this.act(
+        () => this.actions.editDest(vs.cfg, destOf(w.dest), w.weight),
+        `editDest ${k} weight ${w.weight} in VS ${name}`,
+      );
     }
     for (const [k, w] of adds) {
       vs.installed.set(k, { dest: destOf(w.dest), weight: w.weight });
-      await this.act(() => this.actions.addDest(vs.cfg, destOf(w.dest), w.weight), `addDest ${k} weight ${w.weight} to VS ${name}`);
+      await this.act(
+        () => this.actions.addDest(vs.cfg, destOf(w.dest), w.weight),
+        `addDest ${k} weight ${w.weight} to VS ${name}`,
+      );
     }
   }
 

@@ -34,7 +34,8 @@ export class FileCheck implements Probe {
       v = parseTrackValue(await readFile(c.trackFile, { encoding: 'utf8', signal }));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') return fail(start, `cannot read ${c.trackFile}: ${code ?? (e as Error).message}`);
+      if (code !== 'ENOENT')
+        return fail(start, `cannot read ${c.trackFile}: ${code ?? (e as Error).message}`);
       v = 0;
     }
     if (v === null) return fail(start, `${c.trackFile}: not an integer`);
@@ -42,6 +43,8 @@ export class FileCheck implements Probe {
     const contribution = (c.reverse ? -v : v) * c.weight;
     if (!c.dynamic) return contribution >= 0 ? ok(start, `value ${v}`) : fail(start, `value ${v}`);
     const w = this.rsWeight + contribution;
-    return w >= 0 ? ok(start, `value ${v}, weight ${w}`, { dynamicWeight: w }) : fail(start, `value ${v}, weight ${w} < 0`);
+    return w >= 0
+      ? ok(start, `value ${v}, weight ${w}`, { dynamicWeight: w })
+      : fail(start, `value ${v}, weight ${w} < 0`);
   }
 }

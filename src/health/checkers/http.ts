@@ -52,9 +52,13 @@ export function parseHttpResponse(buf: Buffer, eof: boolean): ParsedResponse | '
     const i = h.indexOf(':');
     if (i < 0) continue;
     const name = h.slice(0, i).trim().toLowerCase();
-    const value = h.slice(i + 1).trim().toLowerCase();
+    const value = h
+      .slice(i + 1)
+      .trim()
+      .toLowerCase();
     if (name === 'content-length') contentLength = Number(value);
-    else if (name === 'transfer-encoding' && value.split(',').some((v) => v.trim() === 'chunked')) chunked = true;
+    else if (name === 'transfer-encoding' && value.split(',').some((v) => v.trim() === 'chunked'))
+      chunked = true;
   }
   const raw = buf.subarray(headEnd + 4);
   if (chunked) {
@@ -76,7 +80,8 @@ export function parseHttpResponse(buf: Buffer, eof: boolean): ParsedResponse | '
     return eof ? 'malformed' : 'incomplete';
   }
   // No length: the body runs to EOF (Connection: close / HTTP/1.0); 1xx/204/304 have none.
-  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return { status, body: Buffer.alloc(0) };
+  if (status === 204 || status === 304 || (status >= 100 && status < 200))
+    return { status, body: Buffer.alloc(0) };
   return eof ? { status, body: raw } : 'incomplete';
 }
 
@@ -96,7 +101,8 @@ export function judgeResponse(url: HttpUrl, res: ParsedResponse): string | null 
       return `invalid regex ${JSON.stringify(url.regex)}`;
     }
     const matched = re.test(res.body.toString('latin1'));
-    if (matched === url.regexNoMatch) return url.regexNoMatch ? 'regex matched (regex_no_match)' : 'regex did not match';
+    if (matched === url.regexNoMatch)
+      return url.regexNoMatch ? 'regex matched (regex_no_match)' : 'regex did not match';
   }
   return null;
 }

@@ -38,7 +38,8 @@ export function createProbe(checker: Checker, ctx: ProbeContext): Probe {
     case 'BFD_CHECK':
       return {
         steps: 1,
-        run: () => Promise.resolve(fail(performance.now(), 'BFD_CHECK unsupported: lvsd runs no BFD sessions')),
+        run: () =>
+          Promise.resolve(fail(performance.now(), 'BFD_CHECK unsupported: lvsd runs no BFD sessions')),
       };
   }
 }

@@ -52,7 +52,8 @@ export class MiscCheck implements Probe {
       };
       child.once('error', (e) => finish(fail(start, `cannot run ${cmd}: ${e.message}`)));
       child.once('exit', (code, sig) => {
-        if (timedOut) return finish(fail(start, `timeout after ${this.cfg.timeout} s (killed by ${sig ?? 'exit'})`));
+        if (timedOut)
+          return finish(fail(start, `timeout after ${this.cfg.timeout} s (killed by ${sig ?? 'exit'})`));
         if (signal.aborted) return finish(fail(start, 'aborted'));
         if (code === null) return finish(fail(start, `killed by ${sig}`));
         if (code === 0) return finish(ok(start, 'exit 0', { dynamicWeight: dynamic ? null : undefined }));

@@ -43,7 +43,15 @@ export class PingCheck implements Probe {
     if (!this.pingPath) {
       return Promise.resolve(fail(start, 'PING_CHECK unsupported: no ping binary (iputils-ping) on PATH'));
     }
-    const args = [c.family === 6 ? '-6' : '-4', '-n', '-q', '-c', '1', '-W', String(Math.max(1, Math.ceil(c.connectTimeout)))];
+    const args = [
+      c.family === 6 ? '-6' : '-4',
+      '-n',
+      '-q',
+      '-c',
+      '1',
+      '-W',
+      String(Math.max(1, Math.ceil(c.connectTimeout))),
+    ];
     if (c.bindTo) args.push('-I', c.bindTo);
     args.push(c.connectIp);
     return new Promise<CheckResult>((resolve) => {

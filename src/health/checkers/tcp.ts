@@ -9,7 +9,12 @@ import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js'
 
 export class TcpCheck implements Probe {
   readonly steps = 1;
-  constructor(private readonly cfg: Pick<TcpChecker, 'connectIp' | 'connectPort' | 'bindTo' | 'bindPort' | 'connectTimeout'>) {}
+  constructor(
+    private readonly cfg: Pick<
+      TcpChecker,
+      'connectIp' | 'connectPort' | 'bindTo' | 'bindPort' | 'connectTimeout'
+    >,
+  ) {}
 
   run(signal: AbortSignal): Promise<CheckResult> {
     const start = performance.now();
@@ -18,7 +23,12 @@ export class TcpCheck implements Probe {
     return new Promise<CheckResult>((resolve) => {
       let done = false;
       const sock = net.connect(
-        tcpConnectOptions({ host: c.connectIp, port: c.connectPort, localAddress: c.bindTo, localPort: c.bindPort }),
+        tcpConnectOptions({
+          host: c.connectIp,
+          port: c.connectPort,
+          localAddress: c.bindTo,
+          localPort: c.bindPort,
+        }),
       );
       const finish = (r: CheckResult): void => {
         if (done) return;

@@ -65,9 +65,11 @@ export class UdpCheck implements Probe {
       };
       sock.on('error', (e) => finish(fail(start, describeError(e))));
       sock.on('message', (msg: Buffer) => {
-        if (msg.length < c.minReplyLength) return finish(fail(start, `reply too short (${msg.length} bytes)`));
+        if (msg.length < c.minReplyLength)
+          return finish(fail(start, `reply too short (${msg.length} bytes)`));
         if (msg.length > c.maxReplyLength) return finish(fail(start, `reply too long (${msg.length} bytes)`));
-        if (this.pattern && !matchReply(this.pattern, msg)) return finish(fail(start, 'reply does not match'));
+        if (this.pattern && !matchReply(this.pattern, msg))
+          return finish(fail(start, 'reply does not match'));
         finish(ok(start, 'reply'));
       });
       const go = (): void =>
