@@ -40,6 +40,8 @@ export { Scheduler, realClock } from './scheduler.js';
 /** IPVS weights are signed 32-bit; keepalived clamps dynamic weights to [0, INT32_MAX]. */
 export const MAX_WEIGHT = 2147483647;
 export const DEFAULT_MAX_CONCURRENT = 256;
+/** checks launched per event-loop turn at most (bounds the loop delay of a burst) */
+export const LAUNCH_BATCH = 32;
 
 export interface HealthManagerOptions {
   actions: IpvsActions;
@@ -175,6 +177,7 @@ export class HealthManager {
   private inFlight = 0;
   private readonly waiting: CheckerRt[] = [];
   private readonly inFlightDone = new Set<Promise<void>>();
+  private pumpScheduled = false;
 
   constructor(opts: HealthManagerOptions) {
     this.actions = opts.actions;
@@ -444,16 +447,37 @@ export class HealthManager {
     });
   }
 
+  /**
+   * A check is due: queue it and pump. Launches happen at most LAUNCH_BATCH per macrotask (the rest
+   * continue after setImmediate), so a burst of due checks never holds the event loop for long.
+   */
   private due(c: CheckerRt): void {
     if (c.removed || !this.running) return;
-    if (this.inFlight >= this.maxConcurrent) {
-      if (!c.queued) {
-        c.queued = true;
-        this.waiting.push(c);
-      }
-      return;
+    if (!c.queued) {
+      c.queued = true;
+      this.waiting.push(c);
     }
-    this.launch(c);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumpScheduled) return;
+    let launched = 0;
+    while (this.running && this.inFlight < this.maxConcurrent && this.waiting.length > 0) {
+      if (launched === LAUNCH_BATCH) {
+        this.pumpScheduled = true;
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump();
+        });
+        return;
+      }
+      const c = this.waiting.shift()!;
+      c.queued = false;
+      if (c.removed) continue;
+      this.launch(c);
+      launched++;
+    }
   }
 
   private launch(c: CheckerRt): void {
@@ -475,17 +499,9 @@ export class HealthManager {
       .finally(() => {
         this.inFlight--;
         this.inFlightDone.delete(p);
-        this.drain();
+        this.pump();
       });
     this.inFlightDone.add(p);
-  }
-
-  private drain(): void {
-    while (this.running && this.inFlight < this.maxConcurrent && this.waiting.length > 0) {
-      const c = this.waiting.shift()!;
-      c.queued = false;
-      if (!c.removed) this.launch(c);
-    }
   }
 
   // ---- the checker state machine (§2) --------------------------------------------------------
