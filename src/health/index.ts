@@ -20,6 +20,7 @@ import type { DestTarget, IpvsActions } from './actions.js';
 import { createProbe } from './checkers/index.js';
 import { formatTarget } from './checkers/util.js';
 import { Scheduler, realClock, type ScheduledTask } from './scheduler.js';
+import { scriptSpawnIds } from './scripts.js';
 import type {
   CheckResult,
   CheckerStatus,
@@ -27,6 +28,7 @@ import type {
   HealthLog,
   HealthStatus,
   Probe,
+  ProbeContext,
   ProbeFactory,
   RealServerStatus,
   ScriptRunner,
@@ -146,12 +148,15 @@ function checkerTarget(c: Checker): string {
   }
 }
 
-function defaultRunScript(log: HealthLog): ScriptRunner {
+function defaultRunScript(
+  log: HealthLog,
+  scriptUser: () => { user: string; group?: string } | undefined,
+): ScriptRunner {
   return (script, why) => {
     const [cmd, ...args] = script.argv;
     if (!cmd) return;
     try {
-      const child = spawn(cmd, args, { stdio: 'ignore' });
+      const child = spawn(cmd, args, { stdio: 'ignore', ...scriptSpawnIds(script, scriptUser()) });
       child.once('error', (e) => log('error', `${why}: cannot run ${script.command}: ${e.message}`));
       child.once('exit', (code, sig) => {
         if (code !== 0) log('warn', `${why}: ${script.command} exited ${code ?? sig}`);
@@ -183,7 +188,7 @@ export class HealthManager {
     this.actions = opts.actions;
     this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? realClock;
-    this.runScript = opts.runScript ?? defaultRunScript(this.log);
+    this.runScript = opts.runScript ?? defaultRunScript(this.log, () => this.config?.global.scriptUser);
     this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.probeFactory = opts.probeFactory ?? createProbe;
     this.random = opts.random ?? Math.random;
@@ -248,7 +253,7 @@ export class HealthManager {
             byKey.delete(k);
             kept.cfg = cCfg;
             // FILE_CHECK dynamic weights are relative to the configured weight: rebuild its probe.
-            if (weightChanged) kept.probe = this.probeFactory(cCfg, { rsWeight: rsCfg.weight });
+            if (weightChanged) kept.probe = this.probeFactory(cCfg, this.probeContext(rsCfg));
             return kept;
           }
           const c = this.newChecker(prev, cCfg, i);
@@ -404,7 +409,7 @@ export class HealthManager {
     return {
       cfg,
       key: checkerKey(cfg, index),
-      probe: this.probeFactory(cfg, { rsWeight: rs.cfg.weight }),
+      probe: this.probeFactory(cfg, this.probeContext(rs.cfg)),
       rs,
       isUp: !cfg.alpha,
       hasRun: false,
@@ -420,6 +425,11 @@ export class HealthManager {
       successes: 0,
       failures: 0,
     };
+  }
+
+  private probeContext(rs: RealServer): ProbeContext {
+    const su = this.config?.global.scriptUser;
+    return su ? { rsWeight: rs.weight, scriptUser: su } : { rsWeight: rs.weight };
   }
 
   private dropChecker(c: CheckerRt): void {

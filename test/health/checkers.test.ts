@@ -33,6 +33,8 @@ import {
 } from '../../src/health/checkers/index.js';
 import { buildHttpRequest, parseHttpResponse } from '../../src/health/checkers/http.js';
 import { buildDnsQuery } from '../../src/health/checkers/dns.js';
+import { findExecutable } from '../../src/health/checkers/ping.js';
+import { resolveScriptIds } from '../../src/health/scripts.js';
 import { compileReplyPattern, matchReply } from '../../src/health/checkers/udp.js';
 import { http as httpCfg, tcp, misc } from './helpers.js';
 
@@ -291,6 +293,35 @@ test('MISC_CHECK: a script ignoring SIGTERM is SIGKILLed 2 s after the timeout a
   assert.ok(r.latencyMs >= 2000);
 });
 
+test('MISC_CHECK runs the script as its user [group] (names from /etc/passwd, /etc/group)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to switch user');
+    return;
+  }
+  const ids = resolveScriptIds('nobody');
+  assert.ok(ids.uid > 0);
+  assert.throws(() => resolveScriptIds('no-such-user-lvsd'), /unknown user/);
+  const check = (user?: string, group?: string) =>
+    new MiscCheck({
+      ...misc('sh'),
+      script: { command: 'id', argv: ['sh', '-c', `test "$(id -u)" = ${ids.uid}`], user, group },
+      timeout: 5,
+    }).run(signal);
+  assert.equal((await check('nobody')).ok, true);
+  assert.equal((await check()).ok, false, 'without a user it runs as root');
+  const viaGlobal = await new MiscCheck(
+    {
+      ...misc('sh'),
+      script: { command: 'id', argv: ['sh', '-c', `test "$(id -u)" = ${ids.uid}`] },
+      timeout: 5,
+    },
+    { user: 'nobody' },
+  ).run(signal);
+  assert.equal(viaGlobal.ok, true, viaGlobal.reason);
+  const unknown = await check('no-such-user-lvsd');
+  assert.match(unknown.reason, /unknown user/);
+});
+
 // ---- DNS_CHECK ------------------------------------------------------------------------------
 
 function dnsCfg(port: number, o: Partial<DnsChecker> = {}): DnsChecker {
@@ -480,11 +511,22 @@ test('FILE_CHECK: weight 0 -> up iff value 0; weight/reverse; dynamic weight; mi
   assert.equal((await new FileCheck(cfg({ trackFile: join(dir, 'missing') }), 10).run(signal)).ok, true);
 });
 
-test('PING_CHECK: without a ping binary every attempt fails as unsupported; with one, loopback answers', async () => {
+test('PING_CHECK: without a ping binary every attempt fails as unsupported; with one, loopback answers', async (t) => {
   const none = await new PingCheck({ connectIp: LO, family: 4, connectTimeout: 1 }, null).run(signal);
   assert.equal(none.ok, false);
   assert.match(none.reason, /PING_CHECK unsupported/);
-  const real = new PingCheck({ connectIp: LO, family: 4, connectTimeout: 1 });
-  const r = await real.run(signal);
-  if (!/unsupported/.test(r.reason)) assert.equal(r.ok, true, r.reason);
+  if (!findExecutable('ping')) {
+    t.skip('no ping binary (iputils-ping) installed');
+    return;
+  }
+  const v4 = await new PingCheck({ connectIp: LO, family: 4, connectTimeout: 1 }).run(signal);
+  assert.equal(v4.ok, true, v4.reason);
+  const v6 = await new PingCheck({ connectIp: '::1', family: 6, connectTimeout: 1 }).run(signal);
+  assert.equal(v6.ok, true, v6.reason);
+  // bindto an address this host does not have: ping cannot bind -> failure
+  const bad = await new PingCheck({ connectIp: LO, family: 4, connectTimeout: 1, bindTo: '192.0.2.77' }).run(
+    signal,
+  );
+  assert.equal(bad.ok, false);
+  assert.match(bad.reason, /ping exit 2/);
 });
