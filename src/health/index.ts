@@ -207,6 +207,7 @@ export class HealthManager {
     if (this.running) throw new Error('HealthManager already started');
     this.running = true;
     this.config = config;
+    this.vss = new Map();
     for (const vsCfg of config.virtualServers) this.vss.set(vsCfg.name, this.newVs(vsCfg));
     await Promise.all([...this.vss.values()].map((vs) => this.requestSync(vs)));
     for (const vs of this.vss.values()) for (const rs of vs.rs.values()) this.scheduleFirst(rs.checkers);
@@ -375,6 +376,15 @@ export class HealthManager {
       syncQueued: false,
       removed: false,
     };
+    if (cfg.haSuspend) {
+      this.log(
+        'warn',
+        `VS ${cfg.name}: ha_suspend is not supported yet (needs VRRP, issue 5) - checks always run`,
+        {
+          vs: cfg.name,
+        },
+      );
+    }
     for (const rsCfg of cfg.realServers) vs.rs.set(destKey(rsCfg), this.newRs(vs, rsCfg));
     // set_quorum_states(): the startup state has no hysteresis band below it.
     vs.quorumUp = this.weightSum(vs) >= cfg.quorum + cfg.hysteresis;
@@ -406,6 +416,17 @@ export class HealthManager {
 
   /** §2 per-checker counters: up unless alpha; retry_it = retry so the first failure at startup marks DOWN. */
   private newChecker(rs: RsRt, cfg: Checker, index: number): CheckerRt {
+    // Node sockets cannot set SO_MARK or SO_BINDTODEVICE: say so instead of silently checking differently.
+    if (cfg.fwmark !== undefined || cfg.bindIf !== undefined) {
+      this.log(
+        'warn',
+        `${cfg.kind} for ${rs.key}: fwmark / bind_if are not supported by lvsd's checkers - ignored`,
+        {
+          vs: rs.vs.cfg.name,
+          rs: rs.key,
+        },
+      );
+    }
     return {
       cfg,
       key: checkerKey(cfg, index),
