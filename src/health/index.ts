@@ -258,6 +258,9 @@ export class HealthManager {
             return kept;
           }
           const c = this.newChecker(prev, cCfg, i);
+          // "Do not re-add failed RS instantly on reload": a changed checker of an RS that is down
+          // starts DOWN, so the RS needs a success before it returns.
+          if (!prev.alive) c.isUp = false;
           fresh.push(c);
           return c;
         });
