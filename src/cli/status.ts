@@ -20,6 +20,108 @@ interface Status {
     drops: Record<string, number>;
   };
   steering: Record<string, unknown> | null;
+  /** keepalived mode only (src/daemon/keepalived.ts status()) */
+  keepalived?: KeepalivedStatus;
+}
+
+interface KeepalivedStatus {
+  configFile: string;
+  configId?: string;
+  noVrrp: boolean;
+  loadedAt: string | null;
+  lastReload: {
+    at: string;
+    ok: boolean;
+    error?: string;
+    diagnostics: string[];
+    added: string[];
+    edited: string[];
+    removed: string[];
+  } | null;
+  virtualServers: {
+    name: string;
+    services: string[];
+    destinations: { address: string; port: number; weight: number }[];
+  }[];
+  health: unknown;
+}
+
+/** A scalar for one status line: numbers, strings, booleans as they are; objects as JSON. */
+function scalar(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/**
+ * The health checker's status, whatever its exact shape: objects print as indented `key: value`
+ * lines, arrays item by item; the identifying fields (name, address, kind, state) come first.
+ */
+function formatTree(v: unknown, indent: string, out: string[]): void {
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+        const o = item as Record<string, unknown>;
+        const head = ['name', 'kind', 'address', 'port', 'state']
+          .filter((k) => o[k] !== undefined && typeof o[k] !== 'object')
+          .map((k) => `${k}=${scalar(o[k])}`)
+          .join(' ');
+        out.push(`${indent}- ${head}`);
+        const rest = Object.fromEntries(
+          Object.entries(o).filter(
+            ([k, x]) => !(['name', 'kind', 'address', 'port', 'state'].includes(k) && typeof x !== 'object'),
+          ),
+        );
+        formatTree(rest, indent + '    ', out);
+      } else out.push(`${indent}- ${scalar(item)}`);
+    }
+    return;
+  }
+  if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (
+        x !== null &&
+        typeof x === 'object' &&
+        (Array.isArray(x) ? x.length > 0 : Object.keys(x).length > 0)
+      ) {
+        out.push(`${indent}${k}:`);
+        formatTree(x, indent + '  ', out);
+      } else out.push(`${indent}${k}: ${Array.isArray(x) ? '(none)' : scalar(x)}`);
+    }
+    return;
+  }
+  out.push(`${indent}${scalar(v)}`);
+}
+
+/** The keepalived part of `lvsd status`: file, load and reload, services, health checks. */
+export function formatKeepalived(k: KeepalivedStatus): string[] {
+  const lines: string[] = [];
+  lines.push(`keepalived:  ${k.configFile}${k.configId ? ` (config id ${k.configId})` : ''}`);
+  lines.push(
+    `  loaded:    ${k.loadedAt ?? '-'}${k.noVrrp ? '    (--no-vrrp: VRRP addresses not managed)' : ''}`,
+  );
+  const r = k.lastReload;
+  if (!r) lines.push('  last reload: none');
+  else {
+    lines.push(
+      `  last reload: ${r.at} ${r.ok ? 'ok' : 'FAILED'}` +
+        (r.ok
+          ? ` (services added ${r.added.length}, edited ${r.edited.length}, removed ${r.removed.length})`
+          : ''),
+    );
+    if (r.error) lines.push(`    ${r.error}`);
+    for (const d of r.diagnostics.slice(0, 20)) lines.push(`    ${d}`);
+  }
+  lines.push(`  virtual servers: ${k.virtualServers.length}`);
+  for (const vs of k.virtualServers) {
+    lines.push(`  ${vs.name}: ${vs.services.join(', ') || '(no service)'}`);
+    for (const d of vs.destinations) lines.push(`    -> ${d.address}:${d.port} weight ${d.weight}`);
+  }
+  if (k.health !== null && k.health !== undefined) {
+    lines.push('  health checks:');
+    formatTree(k.health, '    ', lines);
+  }
+  return lines;
 }
 
 function formatStatus(s: Status): string {
@@ -51,6 +153,7 @@ function formatStatus(s: Status): string {
   lines.push(drops.length ? 'drops by reason:' : 'drops by reason: none');
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);
   if (s.control.rejected) lines.push(`control requests rejected: ${s.control.rejected}`);
+  if (s.keepalived) lines.push(...formatKeepalived(s.keepalived));
   return lines.join('\n') + '\n';
 }
 
@@ -105,6 +208,44 @@ export async function stopMain(argv: string[]): Promise<number> {
     return 1;
   } catch (e) {
     process.stderr.write(`lvsd stop: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    c.close();
+  }
+}
+
+/** `lvsd reload`: re-read the keepalived configuration; non-zero (and nothing changed) when it fails. */
+export async function reloadMain(argv: string[]): Promise<number> {
+  if (argv.length > 0) {
+    process.stderr.write(`lvsd reload: unexpected argument '${argv[0]}'\nUsage: lvsd reload\n`);
+    return 2;
+  }
+  const c = await connectIfRunning();
+  if (!c) {
+    process.stderr.write('lvsd is not running in this network namespace\n');
+    return 3;
+  }
+  try {
+    const r = await c.request<{
+      ok: boolean;
+      file: string;
+      diagnostics: string[];
+      error?: string;
+      added: string[];
+      edited: string[];
+      removed: string[];
+    }>('reload', undefined, 120000);
+    for (const d of r.diagnostics) process.stderr.write(`${d}\n`);
+    if (!r.ok) {
+      process.stderr.write(`lvsd reload: ${r.error ?? 'failed'}\n`);
+      return 1;
+    }
+    process.stdout.write(
+      `reloaded ${r.file}: services added ${r.added.length}, edited ${r.edited.length}, removed ${r.removed.length}\n`,
+    );
+    return 0;
+  } catch (e) {
+    process.stderr.write(`lvsd reload: ${(e as Error).message}\n`);
     return 1;
   } finally {
     c.close();
