@@ -2,6 +2,7 @@
  * `lvsd status` and `lvsd stop`: talk to the daemon of this namespace over `@lvsd`.
  */
 import { connectIfRunning } from './daemon-client.js';
+import type { CheckerStatus, HealthStatus } from '../health/types.js';
 
 interface Status {
   pid: number;
@@ -43,54 +44,39 @@ interface KeepalivedStatus {
     services: string[];
     destinations: { address: string; port: number; weight: number }[];
   }[];
-  health: unknown;
+  health: HealthStatus | null;
 }
 
-/** A scalar for one status line: numbers, strings, booleans as they are; objects as JSON. */
-function scalar(v: unknown): string {
-  if (v === null || v === undefined) return '-';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+/** One checker line: kind, target, state, last result, latency, reason, counts. */
+function checkerLine(c: CheckerStatus): string {
+  const state = !c.hasRun ? 'pending' : c.up ? 'up' : 'DOWN';
+  const last = c.lastResult
+    ? ` last ${c.lastResult}${c.lastLatencyMs !== undefined ? ` ${c.lastLatencyMs.toFixed(1)} ms` : ''}`
+    : '';
+  const reason = c.reason ? ` (${c.reason})` : '';
+  const retry = c.retryIt ? ` retry ${c.retryIt}` : '';
+  return `${c.kind} ${c.target} ${state}${last}${reason}${retry}  checks ${c.checks} ok ${c.successes} failed ${c.failures}`;
 }
 
-/**
- * The health checker's status, whatever its exact shape: objects print as indented `key: value`
- * lines, arrays item by item; the identifying fields (name, address, kind, state) come first.
- */
-function formatTree(v: unknown, indent: string, out: string[]): void {
-  if (Array.isArray(v)) {
-    for (const item of v) {
-      if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
-        const o = item as Record<string, unknown>;
-        const head = ['name', 'kind', 'address', 'port', 'state']
-          .filter((k) => o[k] !== undefined && typeof o[k] !== 'object')
-          .map((k) => `${k}=${scalar(o[k])}`)
-          .join(' ');
-        out.push(`${indent}- ${head}`);
-        const rest = Object.fromEntries(
-          Object.entries(o).filter(
-            ([k, x]) => !(['name', 'kind', 'address', 'port', 'state'].includes(k) && typeof x !== 'object'),
-          ),
-        );
-        formatTree(rest, indent + '    ', out);
-      } else out.push(`${indent}- ${scalar(item)}`);
+/** The health checker's view: quorum per virtual server, state and weight per real server, checkers. */
+function formatHealth(h: HealthStatus, lines: string[]): void {
+  lines.push(
+    `  health: ${h.running ? 'running' : 'stopped'}, checks in flight ${h.inFlight}, queued ${h.queued}`,
+  );
+  for (const vs of h.virtualServers) {
+    lines.push(
+      `  ${vs.name}: quorum ${vs.quorumUp ? 'up' : 'DOWN'} (alive weight ${vs.weightSum}, quorum ${vs.quorum}` +
+        `${vs.hysteresis ? ` hysteresis ${vs.hysteresis}` : ''})${vs.sorryActive ? ', sorry server active' : ''}`,
+    );
+    for (const r of vs.realServers) {
+      const table = r.inTable ? `in table weight ${r.tableWeight}` : 'not in table';
+      lines.push(
+        `    ${r.address}:${r.port} ${r.alive ? 'alive' : 'DOWN'} weight ${r.weight}` +
+          `${r.weight !== r.configuredWeight ? ` (configured ${r.configuredWeight})` : ''}, ${table}`,
+      );
+      for (const c of r.checkers) lines.push(`      ${checkerLine(c)}`);
     }
-    return;
   }
-  if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (
-        x !== null &&
-        typeof x === 'object' &&
-        (Array.isArray(x) ? x.length > 0 : Object.keys(x).length > 0)
-      ) {
-        out.push(`${indent}${k}:`);
-        formatTree(x, indent + '  ', out);
-      } else out.push(`${indent}${k}: ${Array.isArray(x) ? '(none)' : scalar(x)}`);
-    }
-    return;
-  }
-  out.push(`${indent}${scalar(v)}`);
 }
 
 /** The keepalived part of `lvsd status`: file, load and reload, services, health checks. */
@@ -115,12 +101,10 @@ export function formatKeepalived(k: KeepalivedStatus): string[] {
   lines.push(`  virtual servers: ${k.virtualServers.length}`);
   for (const vs of k.virtualServers) {
     lines.push(`  ${vs.name}: ${vs.services.join(', ') || '(no service)'}`);
-    for (const d of vs.destinations) lines.push(`    -> ${d.address}:${d.port} weight ${d.weight}`);
+    if (!k.health)
+      for (const d of vs.destinations) lines.push(`    -> ${d.address}:${d.port} weight ${d.weight}`);
   }
-  if (k.health !== null && k.health !== undefined) {
-    lines.push('  health checks:');
-    formatTree(k.health, '    ', lines);
-  }
+  if (k.health) formatHealth(k.health, lines);
   return lines;
 }
 

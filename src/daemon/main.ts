@@ -18,7 +18,7 @@ import { buildParts } from './parts.js';
 import { logFile } from './paths.js';
 import { KeepalivedRuntime, type KeepalivedDeps } from './keepalived.js';
 import { formatDiagnostic, type KeepalivedConfig, type LoadResult } from '../config/model.js';
-import type { IpvsActions } from '../health/actions.js';
+import { HealthManager } from '../health/index.js';
 import { ControlClient, isNoDaemon } from '../control/client.js';
 import type { PingResult } from '../control/protocol.js';
 
@@ -247,24 +247,17 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
 export async function keepalivedDeps(): Promise<
   KeepalivedDeps & { summarize: (c: KeepalivedConfig) => string }
 > {
-  // specifiers computed so this file builds before src/config and src/health are merged
+  // specifier computed so this file builds before src/config is merged
   const configUrl = new URL('../config/index.js', import.meta.url).href;
-  const healthUrl = new URL('../health/index.js', import.meta.url).href;
   const config = (await import(configUrl)) as {
     loadKeepalivedConfig(file: string, opts?: { configId?: string }): LoadResult;
     hasVrrpAddresses(c: KeepalivedConfig): boolean;
     summarizeConfig(c: KeepalivedConfig): string;
   };
-  const health = (await import(healthUrl)) as {
-    HealthManager: new (o: {
-      actions: IpvsActions;
-      log?: (level: string, msg: string, fields?: Record<string, unknown>) => void;
-    }) => import('./keepalived.js').HealthLike;
-  };
   return {
     load: (file, opts) => config.loadKeepalivedConfig(file, opts),
     hasVrrpAddresses: (c) => config.hasVrrpAddresses(c),
-    createHealth: (actions, log) => new health.HealthManager({ actions, log }),
+    createHealth: (actions, log) => new HealthManager({ actions, log }),
     summarize: (c) => config.summarizeConfig(c),
   };
 }
