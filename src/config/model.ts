@@ -371,6 +371,15 @@ export interface VrrpSyncGroup {
   trackScript: { name: string; weight?: number }[];
 }
 
+/** A top-level `track_file NAME { file PATH; weight N [reverse] }` (FILE_CHECK reads its value). */
+export interface TrackFile {
+  name: string;
+  file?: string;
+  /** default 1 */
+  weight: number;
+  reverse: boolean;
+}
+
 export interface KeepalivedConfig {
   /** the main file, then every included file in the order read */
   files: string[];
@@ -380,6 +389,8 @@ export interface KeepalivedConfig {
   vrrpInstances: VrrpInstance[];
   vrrpScripts: VrrpScript[];
   vrrpSyncGroups: VrrpSyncGroup[];
+  /** top-level track_file blocks (additive field: absent when there are none) */
+  trackFiles?: TrackFile[];
 }
 
 /**
