@@ -17,7 +17,13 @@ import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
 import { logFile } from './paths.js';
 import { KeepalivedRuntime, type KeepalivedDeps } from './keepalived.js';
-import { formatDiagnostic, type KeepalivedConfig, type LoadResult } from '../config/model.js';
+import {
+  formatDiagnostic,
+  hasVrrpAddresses,
+  loadKeepalivedConfig,
+  summarizeConfig,
+  type KeepalivedConfig,
+} from '../config/index.js';
 import { HealthManager } from '../health/index.js';
 import { ControlClient, isNoDaemon } from '../control/client.js';
 import type { PingResult } from '../control/protocol.js';
@@ -243,28 +249,19 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
   return p;
 }
 
-/** The parser and the health checker, loaded when keepalived mode needs them. */
-export async function keepalivedDeps(): Promise<
-  KeepalivedDeps & { summarize: (c: KeepalivedConfig) => string }
-> {
-  // specifier computed so this file builds before src/config is merged
-  const configUrl = new URL('../config/index.js', import.meta.url).href;
-  const config = (await import(configUrl)) as {
-    loadKeepalivedConfig(file: string, opts?: { configId?: string }): LoadResult;
-    hasVrrpAddresses(c: KeepalivedConfig): boolean;
-    summarizeConfig(c: KeepalivedConfig): string;
-  };
+/** The parser and the health checker as the runtime uses them. */
+export function keepalivedDeps(): KeepalivedDeps & { summarize: (c: KeepalivedConfig) => string } {
   return {
-    load: (file, opts) => config.loadKeepalivedConfig(file, opts),
-    hasVrrpAddresses: (c) => config.hasVrrpAddresses(c),
+    load: (file, opts) => loadKeepalivedConfig(file, opts),
+    hasVrrpAddresses: (c) => hasVrrpAddresses(c),
     createHealth: (actions, log) => new HealthManager({ actions, log }),
-    summarize: (c) => config.summarizeConfig(c),
+    summarize: (c) => summarizeConfig(c),
   };
 }
 
 /** -t: check the file like `keepalived -t`; diagnostics to stderr or LOG; the §5 exit status. */
-export async function configTest(p: Parsed): Promise<number> {
-  const deps = await keepalivedDeps();
+export function configTest(p: Parsed): number {
+  const deps = keepalivedDeps();
   const r = deps.load(p.file, p.configId !== undefined ? { configId: p.configId } : {});
   const lines = r.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
   let note = '';
@@ -352,16 +349,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   if (p.keepalived && !p.dontFork) return forkDaemon(argv);
   const logger = new Logger(p.level ?? (p.logDetail ? 'debug' : 'info'));
   let runtime: KeepalivedRuntime | null = null;
-  let deps: Awaited<ReturnType<typeof keepalivedDeps>> | null = null;
-  if (p.keepalived) {
-    try {
-      deps = await keepalivedDeps();
-    } catch (e) {
-      logger.error('keepalived mode is not available', { error: (e as Error).message });
-      process.stderr.write(`lvsd: keepalived mode is not available: ${(e as Error).message}\n`);
-      return 1;
-    }
-  }
+  const deps = p.keepalived ? keepalivedDeps() : null;
   let parts: DaemonParts;
   try {
     parts = await buildParts({ driver: p.driver, steering: p.steering, logger });
