@@ -9,7 +9,8 @@
  *
  * Start: load -> (lvs_flush) -C -> (lvs_timeouts) --set -> every service (-A, or -E when it already
  * exists) -> HealthManager.start (its initial destinations batched into one -R).
- * Reload (SIGHUP, `lvsd reload`): load; a file that does not load changes nothing. Otherwise new
+ * Reload (SIGHUP, `lvsd reload`): load; a file that does not load (fatal, VIPs without --no-vrrp,
+ * any error with reload_check_config) changes nothing. Otherwise new
  * services are created (and given the destinations their virtual server already has), changed ones
  * edited (-E), then HealthManager.update does the destinations, then removed services are deleted.
  * Unchanged services and destinations are never touched, so they keep connections and counters.
@@ -210,7 +211,12 @@ export class KeepalivedRuntime {
   ) {}
 
   /** Load the file, or explain why it cannot run (fatal load, VIPs without --no-vrrp). */
-  private load(): { config: KeepalivedConfig | null; diagnostics: string[]; error?: string } {
+  private load(): {
+    config: KeepalivedConfig | null;
+    diagnostics: string[];
+    exitCode: number;
+    error?: string;
+  } {
     let r: LoadResult;
     try {
       r = this.deps.load(
@@ -218,7 +224,12 @@ export class KeepalivedRuntime {
         this.opts.configId !== undefined ? { configId: this.opts.configId } : {},
       );
     } catch (e) {
-      return { config: null, diagnostics: [], error: `${this.opts.file}: ${(e as Error).message}` };
+      return {
+        config: null,
+        diagnostics: [],
+        exitCode: 4,
+        error: `${this.opts.file}: ${(e as Error).message}`,
+      };
     }
     const diagnostics = r.diagnostics.map(formatDiagnostic);
     for (const d of r.diagnostics) this.logDiagnostic(d);
@@ -226,6 +237,7 @@ export class KeepalivedRuntime {
       return {
         config: null,
         diagnostics,
+        exitCode: r.exitCode,
         error: `cannot load ${this.opts.file}${diagnostics.length ? `: ${diagnostics[diagnostics.length - 1]}` : ''}`,
       };
     if (this.deps.hasVrrpAddresses(r.config)) {
@@ -233,6 +245,7 @@ export class KeepalivedRuntime {
         return {
           config: null,
           diagnostics,
+          exitCode: r.exitCode,
           error:
             `${this.opts.file}: vrrp_instance blocks carry virtual addresses (virtual_ipaddress), but lvsd ` +
             'does not run VRRP yet, so nobody would add those addresses and their services would be ' +
@@ -241,7 +254,7 @@ export class KeepalivedRuntime {
         };
       this.log.warn('--no-vrrp: vrrp_instance blocks are ignored; their virtual addresses are not managed');
     }
-    return { config: r.config, diagnostics };
+    return { config: r.config, diagnostics, exitCode: r.exitCode };
   }
 
   private logDiagnostic(d: Diagnostic): void {
@@ -381,6 +394,17 @@ export class KeepalivedRuntime {
     res.diagnostics = l.diagnostics;
     if (!l.config) {
       res.error = `${l.error ?? 'cannot load the configuration'}; the running configuration is unchanged`;
+      this.log.error('reload failed', { error: res.error });
+      this.lastReload = { ...res, at };
+      return res;
+    }
+    // reload_check_config (global_defs): a file with any config error is not applied (keepalived
+    // runs `-t` first); without it, as keepalived, what survives the errors is applied
+    if (
+      l.exitCode !== 0 &&
+      ('reload_check_config' in l.config.global.other || 'reload_check_config' in this.config.global.other)
+    ) {
+      res.error = `${this.opts.file} has configuration errors (reload_check_config, exit status ${l.exitCode}); the running configuration is unchanged`;
       this.log.error('reload failed', { error: res.error });
       this.lastReload = { ...res, at };
       return res;

@@ -359,6 +359,44 @@ test('a reload whose file does not load (or carries VIPs without --no-vrrp) chan
   }
 });
 
+test('reload_check_config: a file with errors is not applied; without it what survives the errors is', async () => {
+  const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
+  const more = vs(ipTarget('10.0.0.2', 80), { realServers: [rs('10.0.1.2', 80)] });
+  const h = await harness(config([web], { global: { other: { reload_check_config: [] } } }));
+  try {
+    const before = await h.save();
+    const withErrors = {
+      config: config([web, more], { global: { other: { reload_check_config: [] } } }),
+      diagnostics: [
+        {
+          severity: 'error' as const,
+          message: "Unknown keyword 'bogus'",
+          loc: { file: 'k.conf', line: 3, column: 1 },
+        },
+      ],
+      exitCode: 5 as const,
+    };
+    h.setLoad(withErrors);
+    const r = await h.runtime.reload();
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.diagnostics, ["(k.conf: Line 3) Unknown keyword 'bogus'"]);
+    assert.match(r.error!, /reload_check_config.*unchanged/);
+    assert.equal(await h.save(), before);
+    // the same errors in a file without reload_check_config (running or new): applied, as keepalived
+    h.setLoad({ ...withErrors, config: config([web, more]) });
+    const first = await h.runtime.reload();
+    assert.equal(first.ok, false, 'the running file still has reload_check_config');
+    h.setLoad(config([web]));
+    assert.equal((await h.runtime.reload()).ok, true);
+    h.setLoad({ ...withErrors, config: config([web, more]) });
+    const applied = await h.runtime.reload();
+    assert.equal(applied.ok, true, JSON.stringify(applied));
+    assert.deepEqual(applied.added, ['-t 10.0.0.2:80']);
+  } finally {
+    await h.stop();
+  }
+});
+
 test('VIPs without --no-vrrp: the daemon refuses to start and says why; with it, it runs', async () => {
   const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
   const refused = await harness(config([web]), { vrrp: true, start: false });

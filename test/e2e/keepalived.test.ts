@@ -435,12 +435,21 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     daemon = null; // stopped by `lvsd stop` below
     await until('the servers in the table', () => table().size === 3);
     const listed = director.sh('ipvsadm -L -n');
-    // a broken file: lvsd reload fails with its diagnostics and the table is as it was
-    fs.writeFileSync(file, conf() + '\nvirtual_server 10.93.0.101 80 {\n');
-    const r = director.run('lvsd reload', { timeoutMs: 30000 });
+    // a file that is gone, and a broken one under reload_check_config: lvsd reload fails with the
+    // diagnostics and the table is as it was
+    fs.renameSync(file, `${file}.moved`);
+    const gone = director.run('lvsd reload', { timeoutMs: 30000 });
+    fs.writeFileSync(
+      file,
+      conf({ servers: [0] }).replace('router_id lvsd_e2e', 'router_id lvsd_e2e\n    reload_check_config') +
+        '\nbogus_keyword 1\n',
+    );
+    const broken = director.run('lvsd reload', { timeoutMs: 30000 });
     await withDiag(() => {
-      assert.notEqual(r.status, 0, r.stdout + r.stderr);
-      assert.match(r.stderr, /unchanged/);
+      assert.equal(gone.status, 1, gone.stdout + gone.stderr);
+      assert.match(gone.stderr, /does not exist[^]*unchanged/);
+      assert.equal(broken.status, 1, broken.stdout + broken.stderr);
+      assert.match(broken.stderr, /Line \d+\) Unknown keyword 'bogus_keyword'[^]*unchanged/);
       assert.equal(director.sh('ipvsadm -L -n'), listed);
     });
     assert.equal(director.run('lvsd stop', { timeoutMs: 15000 }).status, 0);
