@@ -428,11 +428,17 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
   });
 
   it('without -n lvsd detaches and runs; a file with VIPs needs --no-vrrp; lvsd reload of a broken file changes nothing', async () => {
+    // a missing file: the daemon does not start, exit 1 with the reason
+    const missing = director.run(`lvsd -f ${lab.file('nope.conf')} -n`, { timeoutMs: 30000 });
+    assert.equal(missing.status, 1, missing.stdout + missing.stderr);
+    assert.match(missing.stderr, /nope\.conf/);
     const file = writeConf(conf());
-    const started = director.run(`lvsd -f ${file}`, { timeoutMs: 30000 });
+    const pidFile = lab.file('lvsd.pid');
+    const started = director.run(`lvsd -f ${file} -p ${pidFile}`, { timeoutMs: 30000 });
     assert.equal(started.status, 0, started.stderr);
     const s = await until('the detached daemon to answer', () => status());
     daemon = null; // stopped by `lvsd stop` below
+    assert.equal(fs.readFileSync(pidFile, 'utf8'), `${s.pid}\n`);
     await until('the servers in the table', () => table().size === 3);
     const listed = director.sh('ipvsadm -L -n');
     // a file that is gone, and a broken one under reload_check_config: lvsd reload fails with the
@@ -461,6 +467,7 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
         return true;
       }
     });
+    assert.equal(fs.existsSync(pidFile), false, 'pid file left behind');
     // VIPs in a vrrp_instance without --no-vrrp: refused with the reason, exit 1
     const vrrp = writeConf(
       conf() +
@@ -471,5 +478,27 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     assert.equal(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /VRRP.*--no-vrrp/s);
     assert.equal(status(), null, 'a daemon is running after the refusal');
+  });
+
+  it('started before the namespace has interfaces, it keeps running and captures them when they come', async () => {
+    const bare = lab.ns('bare');
+    const file = writeConf(conf());
+    const child = bare.spawn(`exec lvsd -f ${file} -n -l`);
+    const output: string[] = [];
+    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    try {
+      const answers = (): boolean => bare.run('lvsd status --json', { timeoutMs: 10000 }).status === 0;
+      await until('the daemon in the bare namespace to answer', answers);
+      await sleep(2000);
+      assert.ok(answers() && child.exitCode === null, `lvsd exited without interfaces:\n${output.join('')}`);
+      assert.match(bare.sh('ipvsadm -L -n'), /TCP +10\.93\.0\.100:80 rr/);
+      // an interface appears: it is captured
+      lab.veth(bare, 'late0', lab.ns('peer'), 'eth0');
+      bare.sh('ip link set late0 up');
+      await until('late0 to be captured', () => /late0\(/.test(bare.sh('lvsd status')));
+    } finally {
+      bare.run('lvsd stop', { timeoutMs: 15000 });
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
