@@ -29,8 +29,10 @@ const DELAY_LOOP = 1;
 const RETRY = 1;
 const CONNECT_TIMEOUT = 1;
 const LEAVE_BOUND_MS = (DELAY_LOOP * (RETRY + 1) + CONNECT_TIMEOUT) * 1000;
-/** ipvsadm polls cost a node start each (~0.3 s here) */
-const SLACK_MS = 1500;
+/** scheduling jitter on a loaded 2-core machine; the change's time comes from lvsd's own log */
+const SLACK_MS = 1000;
+/** how long to poll `ipvsadm -L -n` (a node start each, ~1 s under load) for a change */
+const POLL_MS = LEAVE_BOUND_MS + 8000;
 
 const skip =
   netnsUnavailable() ??
@@ -154,6 +156,31 @@ async function stopKeepalived(): Promise<void> {
   daemon = null;
 }
 
+/**
+ * When lvsd applied a table change whose argv matches `re` (its "table changed" log line, -l),
+ * in ms since the epoch; null if it did not.
+ */
+function tableChangeAt(re: RegExp): number | null {
+  for (const line of (daemon?.output.join('') ?? '').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const rec = JSON.parse(line) as { time: string; msg: string; argv?: string[] };
+      if (rec.msg === 'table changed' && rec.argv && re.test(rec.argv.join(' '))) return Date.parse(rec.time);
+    } catch {
+      /* a partial line */
+    }
+  }
+  return null;
+}
+
+/** lvsd's log lines that mention `what` */
+function logLines(what: string): string {
+  return (daemon?.output.join('') ?? '')
+    .split('\n')
+    .filter((l) => l.includes(what))
+    .join('\n');
+}
+
 /** The real servers of VIP:80 in `ipvsadm -L -n` with their weights. */
 function table(): Map<string, number> {
   const text = director.sh('ipvsadm -L -n', { timeoutMs: 10000 });
@@ -272,25 +299,27 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     await until('all three servers in the table', () => table().size === 3);
     const flow = traffic('fail-a');
     await sleep(1000);
-    stopNginx(1);
     const stoppedAt = Date.now();
-    await until('rs2 to leave the table', () => !table().has(RS[1]), LEAVE_BOUND_MS + SLACK_MS + 3000);
-    const leftAfter = Date.now() - stoppedAt;
+    stopNginx(1);
+    await until('rs2 to leave the table', () => !table().has(RS[1]), POLL_MS);
     const goneAt = Date.now();
-    await sleep(2500);
+    await sleep(3000);
     startNginxAgain(1);
     const restartedAt = Date.now();
     await until('rs2 to return', () => table().get(RS[1]) === 1, 10000);
     const returnedAfter = Date.now() - restartedAt;
     await sleep(1500);
     const reqs = await flow.stop();
+    // read after the waits: the log pipe is drained by this process's event loop
+    const leftAfter = (tableChangeAt(/^-d -t 10\.93\.0\.100:80 -r 172\.29\.0\.12:80/) ?? goneAt) - stoppedAt;
     await withDiag(() => {
       assert.ok(
         leftAfter <= LEAVE_BOUND_MS + SLACK_MS,
-        `rs2 left after ${leftAfter} ms (bound ${LEAVE_BOUND_MS} + ${SLACK_MS} ms)`,
+        `rs2 left after ${leftAfter} ms (bound ${LEAVE_BOUND_MS} + ${SLACK_MS} ms); stopped at ` +
+          `${new Date(stoppedAt).toISOString()}\n${logLines(RS[1])}`,
       );
       const afterGone = reqs.filter((r) => r.t >= goneAt);
-      assert.ok(afterGone.length >= 20, `only ${afterGone.length} requests after removal`);
+      assert.ok(afterGone.length >= 5, `only ${afterGone.length} requests after removal`);
       const failed = afterGone.filter((r) => r.body === 'FAIL');
       assert.equal(
         failed.length,
@@ -319,12 +348,13 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     await until('all three servers at weight 1', () => [...table().values()].join() === '1,1,1');
     const flow = traffic('inhibit');
     await sleep(500);
-    stopNginx(0);
     const stoppedAt = Date.now();
-    await until('rs1 at weight 0', () => table().get(RS[0]) === 0, LEAVE_BOUND_MS + SLACK_MS + 3000);
-    const inhibitedAfter = Date.now() - stoppedAt;
+    stopNginx(0);
+    await until('rs1 at weight 0', () => table().get(RS[0]) === 0, POLL_MS);
     const inhibitedAt = Date.now();
-    await sleep(2000);
+    await sleep(3000);
+    const inhibitedAfter =
+      (tableChangeAt(/^-e -t 10\.93\.0\.100:80 -r 172\.29\.0\.11:80 -m -w 0/) ?? inhibitedAt) - stoppedAt;
     await withDiag(() => {
       const t = table();
       assert.equal(t.size, 3, 'inhibited server was removed instead of weight 0');
@@ -334,8 +364,8 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     await until('rs1 back at weight 1', () => table().get(RS[0]) === 1, 10000);
     const reqs = await flow.stop();
     await withDiag(() => {
-      const mid = reqs.filter((r) => r.t >= inhibitedAt && r.t < inhibitedAt + 2000).map((r) => r.body);
-      assert.ok(mid.length >= 8, JSON.stringify(tally(mid)));
+      const mid = reqs.filter((r) => r.t >= inhibitedAt && r.t < inhibitedAt + 3000).map((r) => r.body);
+      assert.ok(mid.length >= 4, JSON.stringify(tally(mid)));
       assert.deepEqual(
         Object.keys(tally(mid)).sort(),
         ['rs2', 'rs3'],
@@ -349,7 +379,7 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     await until('all three servers in the table', () => table().size === 3);
     await withDiag(() => assert.equal(table().has(SORRY), false, 'sorry server in the table with quorum up'));
     stopNginx(0);
-    await until('rs1 to leave', () => !table().has(RS[0]), LEAVE_BOUND_MS + SLACK_MS + 3000);
+    await until('rs1 to leave', () => !table().has(RS[0]), POLL_MS);
     // weight 2 of quorum 2 alive: still up, no sorry server
     await withDiag(() => assert.equal(table().has(SORRY), false));
     stopNginx(1);
@@ -359,7 +389,7 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
         const m = table();
         return m.size === 1 && m.has(SORRY) ? m : null;
       },
-      LEAVE_BOUND_MS + SLACK_MS + 3000,
+      POLL_MS,
     );
     await withDiag(() => {
       assert.deepEqual([...t.entries()], [[SORRY, 1]]);
