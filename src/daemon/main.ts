@@ -29,6 +29,8 @@ import { ControlClient, isNoDaemon } from '../control/client.js';
 import type { PingResult } from '../control/protocol.js';
 
 export const DEFAULT_KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
+/** how long a forking `lvsd -f` waits for its daemon to run the configuration */
+const FORK_WAIT_MS = 120000;
 
 export const DAEMON_USAGE = `Usage: lvsd [options]
 
@@ -304,8 +306,17 @@ async function forkDaemon(argv: string[]): Promise<number> {
   fs.closeSync(fd);
   let exitCode: number | null = null;
   child.on('exit', (c) => (exitCode = c ?? 1));
+  // a large file with many checks may take a while on a loaded machine; not forever
+  const deadline = Date.now() + FORK_WAIT_MS;
   for (;;) {
     if (exitCode !== null) break;
+    if (Date.now() > deadline) {
+      process.stderr.write(
+        `lvsd: the daemon (pid ${child.pid}) did not answer within ${FORK_WAIT_MS / 1000} s; log ${logFile()}\n`,
+      );
+      child.unref();
+      return 1;
+    }
     const c = await ControlClient.connect().catch(() => null);
     if (c) {
       const ping = await c.request<PingResult>('ping', undefined, 60000).catch(() => null);
