@@ -51,9 +51,13 @@ interface IncludeChecks {
 }
 
 const MAX_INCLUDE_DEPTH = 32;
+/** the (never mutated) parameter scope of lines outside ~SEQ */
+const NO_LOCALS: ReadonlyMap<string, string> = new Map();
 const MAX_SUBST_DEPTH = 32;
+/** bound on variable expansions per logical line: `$X=$X $X` would otherwise grow as 2^depth */
+const MAX_SUBST_STEPS = 1000;
 /** bound on the lines a single ~SEQ (or nesting of them) may produce, against runaway configs */
-const MAX_SEQ_LINES = 1_000_000;
+const MAX_SEQ_LINES = 200_000;
 
 interface FileCtx {
   file: string;
@@ -95,18 +99,19 @@ export class Lexer {
       const loc = (column: number): SourceLocation => ({ file: fc.file, line: lineNo, column });
 
       // include lines are recognised before conditionals and parameters (reference §1.1)
-      const inc = /^include([rmwba]?)(?:\s+(.*))?$/.exec(body);
+      const inc = body.startsWith('include') ? /^include([rmwba]?)(?:\s+(.*))?$/s.exec(body) : null;
       if (inc) {
         this.include(inc[1]!, unquote(inc[2] ?? ''), fc, loc(lead + 1), depth);
         continue;
       }
-      const incCheck = /^include_check(?:\s+(.*))?$/.exec(body);
+      const incCheck =
+        inc === null && body.startsWith('include_check') ? /^include_check(?:\s+(.*))?$/s.exec(body) : null;
       if (incCheck) this.setIncludeCheck(incCheck[1] ?? '');
 
       let col = lead + 1;
       // @ID / @^ID conditional lines
       if (body[0] === '@') {
-        const m = /^@(\^?)(\S+)\s*(.*)$/.exec(body)!;
+        const m = /^@(\^?)(\S+)\s*(.*)$/s.exec(body)!;
         const neg = m[1] === '^';
         const match = m[2] === this.opts.configId;
         if (match === neg) continue;
@@ -116,7 +121,7 @@ export class Lexer {
       }
 
       // $NAME=value definitions, continued with a trailing backslash
-      const def = /^\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(body);
+      const def = body[0] === '$' ? /^\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(body) : null;
       if (def) {
         const parts: string[] = [];
         let value = def[2]!;
@@ -130,23 +135,23 @@ export class Lexer {
         continue;
       }
 
-      this.emitLogical(body, new Map(), fc, lineNo, col);
+      this.emitLogical(body, NO_LOCALS, fc, lineNo, col, { n: 0 });
     }
   }
 
   /** Expand ~SEQ, substitute parameters and tokenise one logical source line. */
   private emitLogical(
     body: string,
-    locals: Map<string, string>,
+    locals: ReadonlyMap<string, string>,
     fc: FileCtx,
     lineNo: number,
     col: number,
-    budget = { n: 0 },
+    budget: { n: number },
   ): void {
-    const seq = /^~SEQ(x?)\(([^)]*)\)\s*(.*)$/.exec(body);
+    const seq = body[0] === '~' ? /^~SEQ(x?)\(([^)]*)\)\s*(.*)$/s.exec(body) : null;
     if (seq) {
       const hex = seq[1] === 'x';
-      const args = this.substitute(seq[2]!, locals, fc, 0)
+      const args = this.substituteLine(seq[2]!, locals, fc, { file: fc.file, line: lineNo, column: col })
         .split(',')
         .map((s) => s.trim());
       const loc = { file: fc.file, line: lineNo, column: col };
@@ -180,15 +185,42 @@ export class Lexer {
       }
       return;
     }
-    const text = body.includes('$') ? this.substitute(body, locals, fc, 0) : body;
+    const text = body.includes('$')
+      ? this.substituteLine(body, locals, fc, { file: fc.file, line: lineNo, column: col })
+      : body;
     if (text.includes('\n')) {
       for (const sub of text.split('\n')) tokenize(sub, fc.file, lineNo, col, this.lines);
     } else tokenize(text, fc.file, lineNo, col, this.lines);
   }
 
   /** `$NAME` (followed by white space or end of line) and `${NAME}`; recursive, undefined left as is. */
-  private substitute(text: string, locals: Map<string, string>, fc: FileCtx, depth: number): string {
-    if (depth > MAX_SUBST_DEPTH || !text.includes('$')) return text;
+  private substSteps = 0;
+  private substOverflow = false;
+
+  /** Substitute one logical line's parameters within the expansion budget. */
+  private substituteLine(
+    text: string,
+    locals: ReadonlyMap<string, string>,
+    fc: FileCtx,
+    loc: SourceLocation,
+  ): string {
+    this.substSteps = MAX_SUBST_STEPS;
+    this.substOverflow = false;
+    const out = this.substitute(text, locals, fc, 0);
+    if (this.substOverflow)
+      this.diags.error(
+        'Parameter substitution too deep or too large (recursive definition?) - not expanded further',
+        loc,
+      );
+    return out;
+  }
+
+  private substitute(text: string, locals: ReadonlyMap<string, string>, fc: FileCtx, depth: number): string {
+    if (!text.includes('$')) return text;
+    if (depth > MAX_SUBST_DEPTH) {
+      this.substOverflow = true;
+      return text;
+    }
     let out = '';
     let i = 0;
     while (i < text.length) {
@@ -228,7 +260,12 @@ export class Lexer {
     return out;
   }
 
-  private lookup(expr: string, locals: Map<string, string>, fc: FileCtx, depth: number): string | undefined {
+  private lookup(
+    expr: string,
+    locals: ReadonlyMap<string, string>,
+    fc: FileCtx,
+    depth: number,
+  ): string | undefined {
     const parts = expr.trim().split(/\s+/);
     const name = parts[0] ?? '';
     switch (name) {
@@ -252,6 +289,10 @@ export class Lexer {
     }
     const v = locals.get(name) ?? this.defs.get(name);
     if (v === undefined || parts.length > 1) return undefined;
+    if (--this.substSteps < 0) {
+      this.substOverflow = true;
+      return undefined;
+    }
     return this.substitute(v, locals, fc, depth + 1);
   }
 
@@ -370,50 +411,71 @@ function decodeEscape(text: string, i: number): [string, number] {
  */
 export function tokenize(text: string, file: string, lineNo: number, col0: number, out: Line[]): void {
   let words: Word[] = [];
-  let cur: Word | null = null;
-  const flush = (): void => {
-    if (cur) words.push(cur);
-    cur = null;
-  };
-  const pushLine = (): void => {
-    flush();
-    if (words.length > 0) out.push({ words, loc: { file, line: lineNo, column: words[0]!.column } });
-    words = [];
-  };
   let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 13 || c === 12 || c === 11) {
+      i++;
+      continue;
+    }
     const column = col0 + i;
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\f' || c === '\v') {
-      flush();
+    if (c === 123 || c === 125) {
+      // { or }: ends the current line and is a line of its own
+      if (words.length > 0) out.push({ words, loc: { file, line: lineNo, column: words[0]!.column } });
+      words = [];
+      out.push({ words: [{ text: text[i]!, column, quoted: false }], loc: { file, line: lineNo, column } });
       i++;
-    } else if (c === '{' || c === '}') {
-      pushLine();
-      out.push({ words: [{ text: c, column, quoted: false }], loc: { file, line: lineNo, column } });
-      i++;
-    } else if (c === '"' || c === "'") {
-      if (!cur) cur = { text: '', column, quoted: true };
-      cur.quoted = true;
-      i++;
-      while (i < text.length && text[i] !== c) {
-        if (text[i] === '\\') {
-          const [s, next] = decodeEscape(text, i);
-          cur.text += s;
-          i = next;
-        } else cur.text += text[i++];
-      }
-      i++; // closing quote (or end of text for an unterminated one)
-    } else {
-      if (!cur) cur = { text: '', column, quoted: false };
-      if (c === '\\') {
-        const [s, next] = decodeEscape(text, i);
-        cur.text += s;
+      continue;
+    }
+    // one word: plain runs, quoted parts and escapes until white space or a brace outside quotes
+    let word = '';
+    let quoted = false;
+    while (i < n) {
+      const d = text.charCodeAt(i);
+      if (d === 32 || d === 9 || d === 13 || d === 12 || d === 11 || d === 123 || d === 125) break;
+      if (d === 34 || d === 39) {
+        quoted = true;
+        i++;
+        let start = i;
+        while (i < n && text.charCodeAt(i) !== d) {
+          if (text.charCodeAt(i) === 92) {
+            const [decoded, next] = decodeEscape(text, i);
+            word += text.slice(start, i) + decoded;
+            i = next;
+            start = i;
+          } else i++;
+        }
+        word += text.slice(start, i);
+        i++; // closing quote (or end of text for an unterminated one)
+      } else if (d === 92) {
+        const [decoded, next] = decodeEscape(text, i);
+        word += decoded;
         i = next;
       } else {
-        cur.text += c;
-        i++;
+        let j = i + 1;
+        while (j < n) {
+          const e = text.charCodeAt(j);
+          if (
+            e === 32 ||
+            e === 9 ||
+            e === 13 ||
+            e === 12 ||
+            e === 11 ||
+            e === 123 ||
+            e === 125 ||
+            e === 34 ||
+            e === 39 ||
+            e === 92
+          )
+            break;
+          j++;
+        }
+        word += text.slice(i, j);
+        i = j;
       }
     }
+    words.push({ text: word, column, quoted });
   }
-  pushLine();
+  if (words.length > 0) out.push({ words, loc: { file, line: lineNo, column: words[0]!.column } });
 }

@@ -402,7 +402,8 @@ function normalizeChecker(
         kind: 'FILE_CHECK',
         trackFile: ck.trackFile,
         weight: ck.fileWeight ?? tf.weight,
-        reverse: ck.fileReverse ?? false,
+        // weight and reverse come together: the checker's own, else the track_file's
+        reverse: ck.fileWeight !== undefined ? (ck.fileReverse ?? false) : tf.reverse,
         dynamic: ck.fileDynamic ?? false,
       };
     }

@@ -79,7 +79,7 @@ export function dispatch<C>(nodes: Node[] | undefined, table: KeywordTable<C>, c
   for (const node of nodes) {
     const kw = Object.prototype.hasOwnProperty.call(table, node.keyword) ? table[node.keyword] : undefined;
     if (!kw) {
-      diags.error(`Unknown keyword '${node.keyword}'`, node.loc);
+      diags.warn(`Unknown keyword '${node.keyword}'`, node.loc);
       continue;
     }
     if (kw.block) {

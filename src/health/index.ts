@@ -20,6 +20,7 @@ import type { DestTarget, IpvsActions } from './actions.js';
 import { createProbe } from './checkers/index.js';
 import { formatTarget } from './checkers/util.js';
 import { Scheduler, realClock, type ScheduledTask } from './scheduler.js';
+import { scriptSpawnIds } from './scripts.js';
 import type {
   CheckResult,
   CheckerStatus,
@@ -27,6 +28,7 @@ import type {
   HealthLog,
   HealthStatus,
   Probe,
+  ProbeContext,
   ProbeFactory,
   RealServerStatus,
   ScriptRunner,
@@ -40,6 +42,8 @@ export { Scheduler, realClock } from './scheduler.js';
 /** IPVS weights are signed 32-bit; keepalived clamps dynamic weights to [0, INT32_MAX]. */
 export const MAX_WEIGHT = 2147483647;
 export const DEFAULT_MAX_CONCURRENT = 256;
+/** checks launched per event-loop turn at most (bounds the loop delay of a burst) */
+export const LAUNCH_BATCH = 32;
 
 export interface HealthManagerOptions {
   actions: IpvsActions;
@@ -144,12 +148,15 @@ function checkerTarget(c: Checker): string {
   }
 }
 
-function defaultRunScript(log: HealthLog): ScriptRunner {
+function defaultRunScript(
+  log: HealthLog,
+  scriptUser: () => { user: string; group?: string } | undefined,
+): ScriptRunner {
   return (script, why) => {
     const [cmd, ...args] = script.argv;
     if (!cmd) return;
     try {
-      const child = spawn(cmd, args, { stdio: 'ignore' });
+      const child = spawn(cmd, args, { stdio: 'ignore', ...scriptSpawnIds(script, scriptUser()) });
       child.once('error', (e) => log('error', `${why}: cannot run ${script.command}: ${e.message}`));
       child.once('exit', (code, sig) => {
         if (code !== 0) log('warn', `${why}: ${script.command} exited ${code ?? sig}`);
@@ -175,12 +182,13 @@ export class HealthManager {
   private inFlight = 0;
   private readonly waiting: CheckerRt[] = [];
   private readonly inFlightDone = new Set<Promise<void>>();
+  private pumpScheduled = false;
 
   constructor(opts: HealthManagerOptions) {
     this.actions = opts.actions;
     this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? realClock;
-    this.runScript = opts.runScript ?? defaultRunScript(this.log);
+    this.runScript = opts.runScript ?? defaultRunScript(this.log, () => this.config?.global.scriptUser);
     this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.probeFactory = opts.probeFactory ?? createProbe;
     this.random = opts.random ?? Math.random;
@@ -199,6 +207,7 @@ export class HealthManager {
     if (this.running) throw new Error('HealthManager already started');
     this.running = true;
     this.config = config;
+    this.vss = new Map();
     for (const vsCfg of config.virtualServers) this.vss.set(vsCfg.name, this.newVs(vsCfg));
     await Promise.all([...this.vss.values()].map((vs) => this.requestSync(vs)));
     for (const vs of this.vss.values()) for (const rs of vs.rs.values()) this.scheduleFirst(rs.checkers);
@@ -245,10 +254,13 @@ export class HealthManager {
             byKey.delete(k);
             kept.cfg = cCfg;
             // FILE_CHECK dynamic weights are relative to the configured weight: rebuild its probe.
-            if (weightChanged) kept.probe = this.probeFactory(cCfg, { rsWeight: rsCfg.weight });
+            if (weightChanged) kept.probe = this.probeFactory(cCfg, this.probeContext(rsCfg));
             return kept;
           }
           const c = this.newChecker(prev, cCfg, i);
+          // "Do not re-add failed RS instantly on reload": a changed checker of an RS that is down
+          // starts DOWN, so the RS needs a success before it returns.
+          if (!prev.alive) c.isUp = false;
           fresh.push(c);
           return c;
         });
@@ -367,6 +379,15 @@ export class HealthManager {
       syncQueued: false,
       removed: false,
     };
+    if (cfg.haSuspend) {
+      this.log(
+        'warn',
+        `VS ${cfg.name}: ha_suspend is not supported yet (needs VRRP, issue 5) - checks always run`,
+        {
+          vs: cfg.name,
+        },
+      );
+    }
     for (const rsCfg of cfg.realServers) vs.rs.set(destKey(rsCfg), this.newRs(vs, rsCfg));
     // set_quorum_states(): the startup state has no hysteresis band below it.
     vs.quorumUp = this.weightSum(vs) >= cfg.quorum + cfg.hysteresis;
@@ -398,10 +419,21 @@ export class HealthManager {
 
   /** §2 per-checker counters: up unless alpha; retry_it = retry so the first failure at startup marks DOWN. */
   private newChecker(rs: RsRt, cfg: Checker, index: number): CheckerRt {
+    // Node sockets cannot set SO_MARK or SO_BINDTODEVICE: say so instead of silently checking differently.
+    if (cfg.fwmark !== undefined || cfg.bindIf !== undefined) {
+      this.log(
+        'warn',
+        `${cfg.kind} for ${rs.key}: fwmark / bind_if are not supported by lvsd's checkers - ignored`,
+        {
+          vs: rs.vs.cfg.name,
+          rs: rs.key,
+        },
+      );
+    }
     return {
       cfg,
       key: checkerKey(cfg, index),
-      probe: this.probeFactory(cfg, { rsWeight: rs.cfg.weight }),
+      probe: this.probeFactory(cfg, this.probeContext(rs.cfg)),
       rs,
       isUp: !cfg.alpha,
       hasRun: false,
@@ -417,6 +449,11 @@ export class HealthManager {
       successes: 0,
       failures: 0,
     };
+  }
+
+  private probeContext(rs: RealServer): ProbeContext {
+    const su = this.config?.global.scriptUser;
+    return su ? { rsWeight: rs.weight, scriptUser: su } : { rsWeight: rs.weight };
   }
 
   private dropChecker(c: CheckerRt): void {
@@ -444,16 +481,37 @@ export class HealthManager {
     });
   }
 
+  /**
+   * A check is due: queue it and pump. Launches happen at most LAUNCH_BATCH per macrotask (the rest
+   * continue after setImmediate), so a burst of due checks never holds the event loop for long.
+   */
   private due(c: CheckerRt): void {
     if (c.removed || !this.running) return;
-    if (this.inFlight >= this.maxConcurrent) {
-      if (!c.queued) {
-        c.queued = true;
-        this.waiting.push(c);
-      }
-      return;
+    if (!c.queued) {
+      c.queued = true;
+      this.waiting.push(c);
     }
-    this.launch(c);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumpScheduled) return;
+    let launched = 0;
+    while (this.running && this.inFlight < this.maxConcurrent && this.waiting.length > 0) {
+      if (launched === LAUNCH_BATCH) {
+        this.pumpScheduled = true;
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump();
+        });
+        return;
+      }
+      const c = this.waiting.shift()!;
+      c.queued = false;
+      if (c.removed) continue;
+      this.launch(c);
+      launched++;
+    }
   }
 
   private launch(c: CheckerRt): void {
@@ -475,17 +533,9 @@ export class HealthManager {
       .finally(() => {
         this.inFlight--;
         this.inFlightDone.delete(p);
-        this.drain();
+        this.pump();
       });
     this.inFlightDone.add(p);
-  }
-
-  private drain(): void {
-    while (this.running && this.inFlight < this.maxConcurrent && this.waiting.length > 0) {
-      const c = this.waiting.shift()!;
-      c.queued = false;
-      if (!c.removed) this.launch(c);
-    }
   }
 
   // ---- the checker state machine (§2) --------------------------------------------------------

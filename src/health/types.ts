@@ -34,6 +34,8 @@ export interface Probe {
 export interface ProbeContext {
   /** the real server's configured weight (dynamic weights are absolute) */
   rsWeight: number;
+  /** global_defs script_user: runs MISC_CHECK scripts that name no user of their own */
+  scriptUser?: { user: string; group?: string };
 }
 
 export type ProbeFactory = (checker: Checker, ctx: ProbeContext) => Probe;

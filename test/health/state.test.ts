@@ -433,6 +433,12 @@ test('reload: unchanged RS keep state and counters, a failed RS is not re-added,
   assert.deepEqual(aTimes(), [0]);
   await h.clock.to(10_000);
   assert.deepEqual(aTimes(), [0, 10_000]);
+  // B's checker changes (delay_loop): the new checker of a down RS starts DOWN, B is not re-added
+  await h.hm.update(
+    config([vs('V', [rs(A, 80), rs(B, 80, { checkers: [tcp(B, 80, { delayLoop: 5 })] }), rs(C, 80)])]),
+  );
+  assert.deepEqual(h.actions.take(), []);
+  assert.equal(h.hm.status().virtualServers[0]!.realServers[1]!.alive, false);
   // reload dropping B and changing A's weight
   await h.hm.update(config([vs('V', [rs(A, 80, { weight: 3 }), rs(C, 80)])]));
   assert.deepEqual(h.actions.take(), ['edit 192.168.1.1:80 w3']);

@@ -24,7 +24,7 @@ export function createProbe(checker: Checker, ctx: ProbeContext): Probe {
     case 'SSL_GET':
       return new HttpCheck(checker);
     case 'MISC_CHECK':
-      return new MiscCheck(checker);
+      return new MiscCheck(checker, ctx.scriptUser);
     case 'DNS_CHECK':
       return new DnsCheck(checker);
     case 'UDP_CHECK':

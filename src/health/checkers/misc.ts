@@ -11,12 +11,16 @@ import { spawn } from 'node:child_process';
 import type { MiscChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
 import { fail, ok } from './util.js';
+import { scriptSpawnIds } from '../scripts.js';
 
 export const MISC_KILL_GRACE_MS = 2000;
 
 export class MiscCheck implements Probe {
   readonly steps = 1;
-  constructor(private readonly cfg: Pick<MiscChecker, 'script' | 'timeout' | 'dynamic'>) {}
+  constructor(
+    private readonly cfg: Pick<MiscChecker, 'script' | 'timeout' | 'dynamic'>,
+    private readonly scriptUser?: { user: string; group?: string },
+  ) {}
 
   run(signal: AbortSignal): Promise<CheckResult> {
     const start = performance.now();
@@ -28,7 +32,13 @@ export class MiscCheck implements Probe {
       let killTimer: ReturnType<typeof setTimeout> | null = null;
       const [cmd, ...args] = script.argv;
       if (!cmd) return resolve(fail(start, 'empty misc_path'));
-      const child = spawn(cmd, args, { stdio: 'ignore' });
+      let ids: { uid?: number; gid?: number };
+      try {
+        ids = scriptSpawnIds(script, this.scriptUser);
+      } catch (e) {
+        return resolve(fail(start, `cannot run ${cmd}: ${(e as Error).message}`));
+      }
+      const child = spawn(cmd, args, { stdio: 'ignore', ...ids });
       const terminate = (): void => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');
