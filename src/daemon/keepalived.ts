@@ -352,12 +352,23 @@ export class KeepalivedRuntime {
       if (weight === null) m.delete(destKey(dest));
       else m.set(destKey(dest), { dest, weight });
     };
+    const checkWeight = (vs: VirtualServer, dest: DestTarget, weight: number): void => {
+      if (weight > MAX_IPVSADM_WEIGHT)
+        this.log.warn('weight above the ipvsadm range is clamped', {
+          vs: vs.name,
+          rs: `${dest.address}:${dest.port}`,
+          weight,
+          applied: MAX_IPVSADM_WEIGHT,
+        });
+    };
     return {
       addDest: async (vs, dest, weight) => {
+        checkWeight(vs, dest, weight);
         record(vs, dest, weight);
         await apply(vs, '-a', destOptions(dest, weight));
       },
       editDest: async (vs, dest, weight) => {
+        checkWeight(vs, dest, weight);
         record(vs, dest, weight);
         await apply(vs, '-e', destOptions(dest, weight));
       },
