@@ -3,6 +3,7 @@
  * namespace in the foreground; otherwise it runs one of the subcommands below.
  */
 export const LVSD_USAGE = `Usage: lvsd [options]          run the director daemon (foreground; see 'lvsd --help-daemon')
+       lvsd -f keepalived.conf [-n] [keepalived options]   run keepalived.conf's virtual servers
        lvsd <command> [options]
 
 lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace. Drive it with ipvsadm.
@@ -10,6 +11,7 @@ lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace. Drive it with
 Commands:
   status [--json]   interfaces, driver, steering and drop counters of this namespace's daemon
   stop              stop the daemon cleanly (removes its nftables steering)
+  reload            re-read the keepalived configuration (as SIGHUP; non-zero if it does not load)
   realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
   fwmark add|del|list|flush   firewall-mark rules for 'ipvsadm -f' services
   doctor            check a director or real server for the classic LVS mistakes
@@ -37,6 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'stop': {
       const { stopMain } = await import('./status.js');
       return stopMain(argv.slice(1));
+    }
+    case 'reload': {
+      const { reloadMain } = await import('./status.js');
+      return reloadMain(argv.slice(1));
     }
     case 'help':
     case '-h':

@@ -2,6 +2,7 @@
  * `lvsd status` and `lvsd stop`: talk to the daemon of this namespace over `@lvsd`.
  */
 import { connectIfRunning } from './daemon-client.js';
+import type { CheckerStatus, HealthStatus } from '../health/types.js';
 
 interface Status {
   pid: number;
@@ -20,6 +21,91 @@ interface Status {
     drops: Record<string, number>;
   };
   steering: Record<string, unknown> | null;
+  /** keepalived mode only (src/daemon/keepalived.ts status()) */
+  keepalived?: KeepalivedStatus;
+}
+
+interface KeepalivedStatus {
+  configFile: string;
+  configId?: string;
+  noVrrp: boolean;
+  loadedAt: string | null;
+  lastReload: {
+    at: string;
+    ok: boolean;
+    error?: string;
+    diagnostics: string[];
+    added: string[];
+    edited: string[];
+    removed: string[];
+  } | null;
+  virtualServers: {
+    name: string;
+    services: string[];
+    destinations: { address: string; port: number; weight: number }[];
+  }[];
+  health: HealthStatus | null;
+}
+
+/** One checker line: kind, target, state, last result, latency, reason, counts. */
+function checkerLine(c: CheckerStatus): string {
+  const state = !c.hasRun ? 'pending' : c.up ? 'up' : 'DOWN';
+  const last = c.lastResult
+    ? ` last ${c.lastResult}${c.lastLatencyMs !== undefined ? ` ${c.lastLatencyMs.toFixed(1)} ms` : ''}`
+    : '';
+  const reason = c.reason ? ` (${c.reason})` : '';
+  const retry = c.retryIt ? ` retry ${c.retryIt}` : '';
+  return `${c.kind} ${c.target} ${state}${last}${reason}${retry}  checks ${c.checks} ok ${c.successes} failed ${c.failures}`;
+}
+
+/** The health checker's view: quorum per virtual server, state and weight per real server, checkers. */
+function formatHealth(h: HealthStatus, lines: string[]): void {
+  lines.push(
+    `  health: ${h.running ? 'running' : 'stopped'}, checks in flight ${h.inFlight}, queued ${h.queued}`,
+  );
+  for (const vs of h.virtualServers) {
+    lines.push(
+      `  ${vs.name}: quorum ${vs.quorumUp ? 'up' : 'DOWN'} (alive weight ${vs.weightSum}, quorum ${vs.quorum}` +
+        `${vs.hysteresis ? ` hysteresis ${vs.hysteresis}` : ''})${vs.sorryActive ? ', sorry server active' : ''}`,
+    );
+    for (const r of vs.realServers) {
+      const table = r.inTable ? `in table weight ${r.tableWeight}` : 'not in table';
+      lines.push(
+        `    ${r.address}:${r.port} ${r.alive ? 'alive' : 'DOWN'} weight ${r.weight}` +
+          `${r.weight !== r.configuredWeight ? ` (configured ${r.configuredWeight})` : ''}, ${table}`,
+      );
+      for (const c of r.checkers) lines.push(`      ${checkerLine(c)}`);
+    }
+  }
+}
+
+/** The keepalived part of `lvsd status`: file, load and reload, services, health checks. */
+export function formatKeepalived(k: KeepalivedStatus): string[] {
+  const lines: string[] = [];
+  lines.push(`keepalived:  ${k.configFile}${k.configId ? ` (config id ${k.configId})` : ''}`);
+  lines.push(
+    `  loaded:    ${k.loadedAt ?? '-'}${k.noVrrp ? '    (--no-vrrp: VRRP addresses not managed)' : ''}`,
+  );
+  const r = k.lastReload;
+  if (!r) lines.push('  last reload: none');
+  else {
+    lines.push(
+      `  last reload: ${r.at} ${r.ok ? 'ok' : 'FAILED'}` +
+        (r.ok
+          ? ` (services added ${r.added.length}, edited ${r.edited.length}, removed ${r.removed.length})`
+          : ''),
+    );
+    if (r.error) lines.push(`    ${r.error}`);
+    for (const d of r.diagnostics.slice(0, 20)) lines.push(`    ${d}`);
+  }
+  lines.push(`  virtual servers: ${k.virtualServers.length}`);
+  for (const vs of k.virtualServers) {
+    lines.push(`  ${vs.name}: ${vs.services.join(', ') || '(no service)'}`);
+    if (!k.health)
+      for (const d of vs.destinations) lines.push(`    -> ${d.address}:${d.port} weight ${d.weight}`);
+  }
+  if (k.health) formatHealth(k.health, lines);
+  return lines;
 }
 
 function formatStatus(s: Status): string {
@@ -51,6 +137,7 @@ function formatStatus(s: Status): string {
   lines.push(drops.length ? 'drops by reason:' : 'drops by reason: none');
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);
   if (s.control.rejected) lines.push(`control requests rejected: ${s.control.rejected}`);
+  if (s.keepalived) lines.push(...formatKeepalived(s.keepalived));
   return lines.join('\n') + '\n';
 }
 
@@ -105,6 +192,44 @@ export async function stopMain(argv: string[]): Promise<number> {
     return 1;
   } catch (e) {
     process.stderr.write(`lvsd stop: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    c.close();
+  }
+}
+
+/** `lvsd reload`: re-read the keepalived configuration; non-zero (and nothing changed) when it fails. */
+export async function reloadMain(argv: string[]): Promise<number> {
+  if (argv.length > 0) {
+    process.stderr.write(`lvsd reload: unexpected argument '${argv[0]}'\nUsage: lvsd reload\n`);
+    return 2;
+  }
+  const c = await connectIfRunning();
+  if (!c) {
+    process.stderr.write('lvsd is not running in this network namespace\n');
+    return 3;
+  }
+  try {
+    const r = await c.request<{
+      ok: boolean;
+      file: string;
+      diagnostics: string[];
+      error?: string;
+      added: string[];
+      edited: string[];
+      removed: string[];
+    }>('reload', undefined, 120000);
+    for (const d of r.diagnostics) process.stderr.write(`${d}\n`);
+    if (!r.ok) {
+      process.stderr.write(`lvsd reload: ${r.error ?? 'failed'}\n`);
+      return 1;
+    }
+    process.stdout.write(
+      `reloaded ${r.file}: services added ${r.added.length}, edited ${r.edited.length}, removed ${r.removed.length}\n`,
+    );
+    return 0;
+  } catch (e) {
+    process.stderr.write(`lvsd reload: ${(e as Error).message}\n`);
     return 1;
   } finally {
     c.close();

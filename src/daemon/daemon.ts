@@ -72,6 +72,20 @@ export interface DaemonOptions {
   logger: Logger;
 }
 
+/**
+ * Something the daemon runs on top of its table (keepalived mode): started after the data plane and
+ * steering are up and before the daemon answers requests, stopped first while the data plane still
+ * runs. Its table changes go through Daemon.ipvsadm.
+ */
+export interface DaemonExtension {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** `lvsd reload` */
+  reload(): Promise<unknown>;
+  /** added to `lvsd status` as `keepalived` */
+  status(): unknown;
+}
+
 export const DEFAULT_DAEMON_OPTIONS: Omit<DaemonOptions, 'logger'> = {
   driver: 'afpacket',
   maxConns: 1 << 20,
@@ -89,6 +103,9 @@ export class Daemon {
   private readonly startedAt = new Date().toISOString();
   private netSync: Promise<void> = Promise.resolve();
   private steeringUp = false;
+  /** table changes (control requests and the extension's) run one at a time, in order */
+  private tableQueue: Promise<unknown> = Promise.resolve();
+  private extension: DaemonExtension | null = null;
   private hadInterfaces = false;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
@@ -108,6 +125,11 @@ export class Daemon {
       if (!ok) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd failed to start; see its log');
     });
     this.ready.catch(() => {});
+  }
+
+  /** Attach the extension before start(). */
+  setExtension(ext: DaemonExtension): void {
+    this.extension = ext;
   }
 
   async start(): Promise<void> {
@@ -134,6 +156,7 @@ export class Daemon {
         this.steeringUp = true;
         await this.call({ t: 'filter', id: 0, prog: this.parts.steering.socketFilter(spec) });
       }
+      if (this.extension) await this.extension.start();
     } catch (e) {
       log.error('start failed', { error: String(e) });
       this.markReady(false);
@@ -245,9 +268,16 @@ export class Daemon {
         return r;
       }
       case 'ipvsadm':
-        return this.tableCommand('ipvsadm', req.args as IpvsadmArgs);
+        return this.exclusive(() => this.tableCommand('ipvsadm', req.args as IpvsadmArgs));
       case 'fwmark':
-        return this.tableCommand('fwmark', req.args as IpvsadmArgs);
+        return this.exclusive(() => this.tableCommand('fwmark', req.args as IpvsadmArgs));
+      case 'reload':
+        if (!this.extension)
+          throw new LvsError(
+            'ERR_LVS_INVALID_ARGUMENT',
+            'lvsd runs without a configuration file; nothing to reload',
+          );
+        return this.extension.reload();
       case 'status':
         return {
           pid: process.pid,
@@ -257,6 +287,7 @@ export class Daemon {
           control: { rejected: this.server?.rejected ?? 0 },
           dataplane: await this.call({ t: 'status', id: 0 }),
           steering: this.parts.steering?.status() ?? null,
+          ...(this.extension ? { keepalived: this.extension.status() } : {}),
         };
       case 'services':
         return this.call({ t: 'services', id: 0 });
@@ -266,6 +297,23 @@ export class Daemon {
       default:
         throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `unsupported command '${req.cmd}'`);
     }
+  }
+
+  /** Run f after every table change queued before it, and before any queued after it. */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.tableQueue.then(f);
+    this.tableQueue = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * The internal ipvsadm entry point (keepalived mode): the same path as a control request, queued
+   * with them. `stdin` is for -R.
+   */
+  ipvsadm(argv: string[], stdin?: string): Promise<IpvsadmResult> {
+    return this.exclusive(() =>
+      this.tableCommand('ipvsadm', { argv, ...(stdin !== undefined ? { stdin } : {}) }),
+    );
   }
 
   /** An ipvsadm or fwmark command: applied in the data plane, steering ordered around the commit. */
@@ -308,6 +356,7 @@ export class Daemon {
           this.log.warn(`stop: ${name} failed`, { error: String(e) });
         }
       };
+      await step('keepalived', () => this.extension?.stop());
       await step('control socket', () => this.server?.close());
       await step('steering', () => (this.steeringUp ? this.parts.steering?.stop() : undefined));
       this.steeringUp = false;
