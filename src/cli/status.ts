@@ -2,6 +2,7 @@
  * `lvsd status` and `lvsd stop`: talk to the daemon of this namespace over `@lvsd`.
  */
 import { connectIfRunning } from './daemon-client.js';
+import { formatSyncStatus } from '../sync/status-text.js';
 
 interface Status {
   pid: number;
@@ -18,6 +19,7 @@ interface Status {
     connections: number;
     services: number;
     drops: Record<string, number>;
+    sync?: Record<string, unknown>;
   };
   steering: Record<string, unknown> | null;
 }
@@ -50,6 +52,7 @@ function formatStatus(s: Status): string {
   const drops = Object.entries(d.drops);
   lines.push(drops.length ? 'drops by reason:' : 'drops by reason: none');
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);
+  lines.push(...formatSyncStatus(d.sync));
   if (s.control.rejected) lines.push(`control requests rejected: ${s.control.rejected}`);
   return lines.join('\n') + '\n';
 }
