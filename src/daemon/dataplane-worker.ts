@@ -5,7 +5,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DataPlane, type WakingDriver } from './dataplane.js';
 import { planeDeps } from './plane-deps.js';
-import { executeIpvsadm } from '../cli/ipvsadm/index.js';
 import { SyncManager } from '../sync/manager.js';
 import { servicesView } from './services-view.js';
 import { MemoryWire } from '../io/memory.js';
@@ -24,29 +23,14 @@ async function run(): Promise<void> {
   const opts = workerData as WorkerOptions;
   const post = (m: FromWorker): void => port.postMessage(m);
   const driver = makeDriver(opts.driver);
-  // the connection sync daemon lives here, next to the table it reads and writes (sync/manager.ts)
-  let sync: SyncManager | null = null;
-  const deps: typeof planeDeps = {
-    ...planeDeps,
-    execute(argv, stdin, director, nowMs) {
-      return executeIpvsadm(argv, {
-        director,
-        nowMs,
-        sync: sync!,
-        ...(stdin !== undefined ? { stdin } : {}),
-      });
-    },
-    onTick(director, nowMs) {
-      planeDeps.onTick?.(director, nowMs);
-      sync?.tick(nowMs);
-    },
-  };
-  const plane = new DataPlane(driver, deps, {
+  const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,
     batchSize: opts.batchSize,
     slotSize: opts.driver === 'memory' ? undefined : SLOT_SIZE_GSO,
   } as ConstructorParameters<typeof DataPlane>[2]);
-  sync = new SyncManager(plane.director, {
+  // the connection sync daemon lives here, next to the table it reads and writes (sync/manager.ts);
+  // plane-deps finds it for ipvsadm and ticks it
+  const sync = new SyncManager(plane.director, {
     log: (level, msg, fields) => post({ t: 'log', level, msg, ...(fields ? { fields } : {}) }),
   });
 
@@ -70,11 +54,11 @@ async function run(): Promise<void> {
         plane.setFilter(m.prog);
         return null;
       case 'status':
-        return { ...plane.status(), sync: sync!.status() };
+        return { ...plane.status(), sync: sync.status() };
       case 'services':
         return servicesView(plane.director);
       case 'stop':
-        sync!.close();
+        sync.close();
         plane.close();
         return null;
     }

@@ -151,6 +151,13 @@ export function systemInterface(director: Director, name: string, family: 4 | 6)
   return { name, mtu: mtu || 1500, address: pick.address };
 }
 
+const byDirector = new WeakMap<Director, SyncManager>();
+
+/** The sync daemon of a director, if one was made for it (the ipvsadm executor asks this). */
+export function syncManagerOf(director: Director): SyncManager | undefined {
+  return byDirector.get(director);
+}
+
 export class SyncManager {
   private master: MasterRole | null = null;
   private backup: BackupRole | null = null;
@@ -169,6 +176,7 @@ export class SyncManager {
     this.clock = opts.clock ?? (() => Math.floor(performance.now()));
     this.wall = opts.wallClock ?? (() => Date.now());
     this.flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+    byDirector.set(director, this);
   }
 
   private log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {

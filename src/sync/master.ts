@@ -41,12 +41,16 @@ export class SyncEncoder {
   openSince = -1;
   readonly counts: MasterCounts = { messages: 0, conns: 0, bytes: 0, unsyncable: 0 };
 
+  /** the message size limit in use: at least MIN_MASTER_MAXLEN */
+  readonly maxlen: number;
+
   constructor(
-    readonly maxlen: number,
+    maxlen: number,
     private syncid: number,
     private readonly send: (msg: Buffer, oldestQueuedAt: number) => void,
   ) {
-    this.w = new SyncWriter(Math.max(MIN_MASTER_MAXLEN, maxlen));
+    this.maxlen = Math.max(MIN_MASTER_MAXLEN, Math.min(0xffff, maxlen));
+    this.w = new SyncWriter(this.maxlen);
     this.w.begin(syncid);
   }
 
