@@ -104,6 +104,7 @@ interface Role {
   sendErrors: number;
   lastSendError: string;
   notReady: number;
+  internalErrors: number;
 }
 
 interface MasterRole extends Role {
@@ -213,7 +214,7 @@ export class SyncManager {
       ttl: c.mcastTtl || DEFAULT_MCAST_TTL,
     };
     const sockOpts = { family, group: cfg.group, port: cfg.port, ttl: cfg.ttl, iface };
-    const base = { cfg, sendErrors: 0, lastSendError: '', notReady: 0 };
+    const base = { cfg, sendErrors: 0, lastSendError: '', notReady: 0, internalErrors: 0 };
     const onError = (what: string) => (e: Error) =>
       this.log('warn', `sync ${c.state} ${what} socket error`, { error: String(e) });
     if (c.state === 'master') {
@@ -240,7 +241,7 @@ export class SyncManager {
       role.sender = this.transport.sender(sockOpts, onError('send'));
       role.listener = this.transport.listener(
         { ...sockOpts, recvBuffer: 1 << 20 },
-        (m) => this.masterHeard(role, m),
+        (m) => this.guard(role, () => this.masterHeard(role, m)),
         onError('listen'),
       );
       this.master = role;
@@ -263,7 +264,7 @@ export class SyncManager {
       role.sender = this.transport.sender(sockOpts, onError('send'));
       role.listener = this.transport.listener(
         { ...sockOpts, recvBuffer: 8 << 20 },
-        (m) => this.backupHeard(role, m),
+        (m) => this.guard(role, () => this.backupHeard(role, m)),
         onError('listen'),
       );
       this.backup = role;
@@ -311,6 +312,17 @@ export class SyncManager {
       });
     }
     return out;
+  }
+
+  /** A datagram handler never takes the worker down: an unexpected error is counted and logged. */
+  private guard(r: Role, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      r.internalErrors++;
+      if (r.internalErrors <= 10)
+        this.log('warn', `sync ${r.cfg.state}: datagram handler failed`, { error: String(e) });
+    }
   }
 
   private send(r: Role, msg: Buffer): void {
@@ -422,6 +434,7 @@ export class SyncManager {
           unsyncable: m.enc.counts.unsyncable,
           send_error: m.sendErrors,
           socket_not_ready: m.notReady,
+          internal_error: m.internalErrors,
         },
         lastSendError: m.lastSendError || undefined,
         resync: {
@@ -441,7 +454,12 @@ export class SyncManager {
         connsReceived: c.conns,
         created: c.created,
         updated: c.updated,
-        drops: { ...c.drops, send_error: b.sendErrors, socket_not_ready: b.notReady },
+        drops: {
+          ...c.drops,
+          send_error: b.sendErrors,
+          socket_not_ready: b.notReady,
+          internal_error: b.internalErrors,
+        },
         lvsdMessages: b.lvsdMessages,
         lastHeardMsAgo: b.lastHeard < 0 ? null : now - b.lastHeard,
         resync: { requestsSent: b.resyncRequestsSent, completed: b.resyncsCompleted },

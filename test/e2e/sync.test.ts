@@ -22,7 +22,7 @@ import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netn
 const VIP = '10.78.0.100';
 const GW = '172.29.0.1';
 const PORT = 9000;
-const STREAMS = 20;
+const STREAMS = 50;
 
 const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is needed');
 
@@ -146,7 +146,7 @@ describe('connection sync: failover of established NAT streams', { skip: skip ??
     for (const d of [dirA, dirB]) d.sh('sysctl -qw net.ipv4.ip_forward=1');
     rss.forEach((r, i) => {
       r.sh(`ip addr add 172.29.0.${21 + i}/24 dev eth0; ip route add default via ${GW}`);
-      r.spawn(`exec socat TCP-LISTEN:${PORT},fork,reuseaddr EXEC:cat`);
+      r.spawn(`exec socat TCP-LISTEN:${PORT},fork,reuseaddr,backlog=128 EXEC:cat`);
     });
     for (const d of [dirA, dirB]) {
       d.sh(
