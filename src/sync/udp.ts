@@ -90,7 +90,9 @@ export const dgramTransport: SyncTransport = {
     const s = new DgramSocket(sock, opts);
     sock.on('error', onError);
     sock.on('message', (m) => onMessage(m));
-    sock.bind({ address: opts.group, port: opts.port }, () => {
+    // an IPv6 link-local group needs the interface as the scope of the bound address (else EINVAL)
+    const address = opts.family === 6 ? `${opts.group}%${opts.iface.name}` : opts.group;
+    sock.bind({ address, port: opts.port }, () => {
       try {
         sock.addMembership(opts.group, ifaceSpec(opts));
         if (opts.recvBuffer) sock.setRecvBufferSize(opts.recvBuffer);
