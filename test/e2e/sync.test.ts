@@ -271,6 +271,35 @@ describe('connection sync: failover of established NAT streams', { skip: skip ??
     assert.ok(a.dataplane.sync.master.connsSent >= STREAMS, JSON.stringify(a.dataplane.sync));
   });
 
+  it('a backup that starts later gets the whole table by bulk resync (lvsd peers)', async () => {
+    // a third director on the back segment only; dirB is the active master now
+    const dirC = lab.ns('dc');
+    const sw = new (dirA.constructor as new (n: string) => Netns)(`${lab.prefix}sw`);
+    lab.veth(dirC, 'eth1', sw, 'c1');
+    sw.sh('ip link set c1 master br1; ip link set c1 up');
+    dirC.sh('ip link set eth1 up; ip addr add 172.29.0.13/24 dev eth1');
+    dirC.sh(
+      [
+        `ipvsadm -A -t ${VIP}:${PORT} -s rr`,
+        `ipvsadm -a -t ${VIP}:${PORT} -r 172.29.0.21:${PORT} -m`,
+        `ipvsadm -a -t ${VIP}:${PORT} -r 172.29.0.22:${PORT} -m`,
+      ].join('\n'),
+    );
+    const served = (): number =>
+      (
+        JSON.parse(dirB.sh('lvsd status --json')) as {
+          dataplane: { sync: { master: { resync: { records: number } } } };
+        }
+      ).dataplane.sync.master.resync.records;
+    const before = served();
+    dirC.sh('ipvsadm --start-daemon backup --mcast-interface eth1 --syncid 7');
+    await withDiag(async () => {
+      await until('the table on dirC', () => (connStates(dirC)['ESTABLISHED'] ?? 0) >= STREAMS, 5000);
+      assert.ok(served() - before >= STREAMS, `dirB sent ${served() - before} records by resync`);
+      assert.match(dirC.sh('lvsd status'), /resync +requestsSent=1 completed=[1-9]/);
+    });
+  });
+
   it('--stop-daemon stops one role; the other keeps running', () => {
     dirB.sh('ipvsadm --stop-daemon master');
     assert.equal(
