@@ -3,6 +3,7 @@
  */
 import { connectIfRunning } from './daemon-client.js';
 import type { CheckerStatus, HealthStatus } from '../health/types.js';
+import { formatSyncStatus } from '../sync/status-text.js';
 
 interface Status {
   pid: number;
@@ -19,6 +20,7 @@ interface Status {
     connections: number;
     services: number;
     drops: Record<string, number>;
+    sync?: Record<string, unknown>;
   };
   steering: Record<string, unknown> | null;
   /** keepalived mode only (src/daemon/keepalived.ts status()) */
@@ -136,6 +138,7 @@ function formatStatus(s: Status): string {
   const drops = Object.entries(d.drops);
   lines.push(drops.length ? 'drops by reason:' : 'drops by reason: none');
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);
+  lines.push(...formatSyncStatus(d.sync));
   if (s.control.rejected) lines.push(`control requests rejected: ${s.control.rejected}`);
   if (s.keepalived) lines.push(...formatKeepalived(s.keepalived));
   return lines.join('\n') + '\n';

@@ -151,6 +151,16 @@ export interface EngineOptions {
   fwmark?: (v: PacketView) => number;
 }
 
+/**
+ * Where the engine reports every client->server packet of a connection when a sync master runs
+ * (kernel: ip_vs_in calls ip_vs_sync_conn with the conn's incremented in_pkts; pkts > 1 for a GSO
+ * super-frame, which counts its segments). The sink decides
+ * whether the conn is worth syncing (src/sync/collector.ts) and must not allocate.
+ */
+export interface ConnSyncSink {
+  noteIn(h: number, inPkts: number, pkts: number): void;
+}
+
 /** ipvsadm tunnel types (services.ts TUN_*) -> packet-layer tunnel types (encap.ts TUN_*) */
 const TUN_TYPE_MAP = Uint8Array.from([TUN_IPIP, TUN_GUE, TUN_GRE]);
 
@@ -184,6 +194,8 @@ export class Engine {
   /** set by tunnel() when the frame just processed was replaced by segments appended to the pool */
   private segmented = false;
   generated = 0;
+  /** set while a sync master runs (null: one test per inbound packet) */
+  syncSink: ConnSyncSink | null = null;
 
   private snap: ServiceSnapshot | null = null;
   /** the snapshot has a fwmark service: its packets may go to any address, not only a VIP */
@@ -958,8 +970,10 @@ export class Engine {
     const svcId = conns.svcId[h]!;
     const destId = conns.destId[h]!;
     if (dir === DIR_IN) {
-      conns.inPkts[h] = (conns.inPkts[h]! + pkts) >>> 0;
+      const inPkts = (conns.inPkts[h]! + pkts) >>> 0;
+      conns.inPkts[h] = inPkts;
       this.stats.countIn(svcId, destId, bytes, pkts);
+      if (this.syncSink !== null) this.syncSink.noteIn(h, inPkts, pkts);
     } else {
       this.stats.countOut(svcId, destId, bytes, pkts);
     }

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DataPlane, type WakingDriver } from './dataplane.js';
 import { planeDeps } from './plane-deps.js';
+import { SyncManager } from '../sync/manager.js';
 import { servicesView } from './services-view.js';
 import { MemoryWire } from '../io/memory.js';
 import { AfPacketDriver } from '../io/afpacket.js';
@@ -34,6 +35,11 @@ async function run(): Promise<void> {
     batchSize: opts.batchSize,
     slotSize: opts.driver === 'memory' ? undefined : SLOT_SIZE_GSO,
   } as ConstructorParameters<typeof DataPlane>[2]);
+  // the connection sync daemon lives here, next to the table it reads and writes (sync/manager.ts);
+  // plane-deps finds it for ipvsadm and ticks it
+  const sync = new SyncManager(plane.director, {
+    log: (level, msg, fields) => post({ t: 'log', level, msg, ...(fields ? { fields } : {}) }),
+  });
 
   const handle = (m: ToWorker): unknown => {
     switch (m.t) {
@@ -55,10 +61,11 @@ async function run(): Promise<void> {
         plane.setFilter(m.prog);
         return null;
       case 'status':
-        return plane.status();
+        return { ...plane.status(), sync: sync.status() };
       case 'services':
         return servicesView(plane.director);
       case 'stop':
+        sync.close();
         plane.close();
         return null;
     }

@@ -9,6 +9,7 @@ import { NeighProber } from '../io/neigh-probe.js';
 import { deriveSteering } from '../io/steering.js';
 import { executeIpvsadm } from '../cli/ipvsadm/index.js';
 import { executeFwmark } from '../cli/fwmark.js';
+import { syncManagerOf } from '../sync/manager.js';
 
 const probers = new WeakMap<Director, NeighProber>();
 
@@ -25,11 +26,20 @@ export const planeDeps: DataPlaneDeps = {
   applyNet(director, model) {
     applyNetModel(director.net, model as NetModel, monotonicMs());
   },
+  onTick(director, nowMs) {
+    syncManagerOf(director)?.tick(nowMs);
+  },
   housekeeping(director, nowMs) {
     proberOf(director).run(director.batch, nowMs);
   },
   execute(argv, stdin, director, nowMs) {
-    return executeIpvsadm(argv, { director, nowMs, ...(stdin !== undefined ? { stdin } : {}) });
+    const sync = syncManagerOf(director);
+    return executeIpvsadm(argv, {
+      director,
+      nowMs,
+      ...(stdin !== undefined ? { stdin } : {}),
+      ...(sync ? { sync } : {}),
+    });
   },
   executeFwmark(argv, director) {
     return executeFwmark(argv, director);

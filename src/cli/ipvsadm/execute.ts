@@ -38,6 +38,7 @@ import {
   parseIpvsadm,
   splitLine,
   type IpvsadmCommand,
+  type ParsedDaemon,
   type ParsedIpvsadm,
   type ParsedService,
 } from './parse.js';
@@ -49,10 +50,22 @@ export interface IpvsadmContext {
   stdin?: string;
   /** now, in the ms clock of the Director's engine */
   nowMs: number;
-  /** running sync daemons for `-L --daemon` (none exist yet) */
+  /** running sync daemons for `-L --daemon` when there is no `sync` (a fixed list, for tests) */
   syncDaemons?: readonly SyncDaemonStatus[];
+  /** the connection sync daemon (the lvsd daemon's SyncManager); without it --start-daemon is refused */
+  sync?: SyncControl;
   /** name lookups for output without -n and for host/service names in arguments (default: /etc files) */
   names?: NameResolver;
+}
+
+/**
+ * --start-daemon / --stop-daemon / -L --daemon against lvsd's sync daemon (src/sync/manager.ts).
+ * start and stop throw LvsError carrying the kernel's errno (EEXIST, ESRCH, ENODEV, ...).
+ */
+export interface SyncControl {
+  start(d: ParsedDaemon): void;
+  stop(state: 'master' | 'backup'): void;
+  list(): readonly SyncDaemonStatus[];
 }
 
 export interface IpvsadmResult {
@@ -63,7 +76,7 @@ export interface IpvsadmResult {
   changed: boolean;
 }
 
-/** What ipvsadm prints for --start-daemon: the sync daemon is not part of lvsd yet. */
+/** What ipvsadm prints for --start-daemon when run without lvsd's sync daemon (ctx.sync). */
 export const START_DAEMON_UNSUPPORTED =
   'Connection synchronization is not implemented in lvsd yet: --start-daemon refused (no daemon started)\n';
 
@@ -108,6 +121,8 @@ const STRERROR: Record<number, string> = {
   [ERRNO.ESRCH]: 'No such process',
   [ERRNO.EEXIST]: 'File exists',
   [ERRNO.ERANGE]: 'Numerical result out of range',
+  19: 'No such device', // ENODEV: --start-daemon on an unknown --mcast-interface
+  99: 'Cannot assign requested address', // EADDRNOTAVAIL: that interface has no address of the group's family
 };
 
 export function ipvsStrerror(call: IpvsadmCommand, errno: number): string {
@@ -258,16 +273,15 @@ function apply(p: ParsedIpvsadm, ctx: IpvsadmContext): Step {
         break;
       }
       case 'start-daemon':
-        return { stdout: '', stderr: START_DAEMON_UNSUPPORTED, code: 255, changed: false, abort: false };
+        if (!ctx.sync)
+          return { stdout: '', stderr: START_DAEMON_UNSUPPORTED, code: 255, changed: false, abort: false };
+        ctx.sync.start(p.daemon);
+        break;
       case 'stop-daemon':
-        // Truthfully what IPVS answers when no sync daemon of that kind runs.
-        return {
-          stdout: '',
-          stderr: `${ipvsStrerror('stop-daemon', ERRNO.ESRCH)}\n`,
-          code: 255,
-          changed: false,
-          abort: false,
-        };
+        // without a sync daemon: truthfully what IPVS answers when none of that kind runs
+        if (!ctx.sync) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'no sync daemon', ERRNO.ESRCH);
+        ctx.sync.stop(p.daemon.state);
+        break;
       default:
         break;
     }
@@ -328,7 +342,7 @@ function runOne(
         return out(listOne(rec, p.format, names));
       }
       if (opts.has('timeout')) return out(listTimeout(d.timeouts.get()));
-      if (opts.has('daemon')) return out(listDaemons(ctx.syncDaemons ?? []));
+      if (opts.has('daemon')) return out(listDaemons(ctx.sync?.list() ?? ctx.syncDaemons ?? []));
       return out(listAll(listServices(d), p.format, names));
     }
     case 'save':

@@ -12,8 +12,9 @@
  *  - `-L -c` rows come in lvsd's table order (the kernel's is hash order); the pe name / pe_data
  *    columns are empty; SCTP connections show the state lvsd's state table gives them.
  *  - `--nosort` lists services in creation order and destinations in insertion order.
- *  - `--start-daemon` is refused (no connection sync yet, exit 255); `--stop-daemon` answers what
- *    IPVS answers when no daemon runs ("No daemon is running", exit 255).
+ *  - `--start-daemon` / `--stop-daemon` drive lvsd's sync daemon (src/sync/) when the executor is
+ *    given one (ctx.sync, the daemon does); without it --start-daemon is refused (exit 255) and
+ *    --stop-daemon answers what IPVS answers when no daemon runs ("No daemon is running", exit 255).
  *  - Extensions, saved by -S and read back by -R: `--fullnat` (forwarding method, listed `FullNat`)
  *    and `--laddr a[,b...]` (FullNAT local addresses; not shown by -L). -R skips lines starting
  *    with '#'.
@@ -27,6 +28,7 @@ export {
   START_DAEMON_UNSUPPORTED,
   type IpvsadmContext,
   type IpvsadmResult,
+  type SyncControl,
 } from './execute.js';
 export { type SyncDaemonStatus, IPVS_CONN_TAB_SIZE } from './format.js';
 export { namesFrom, systemNames, NO_NAMES, type NameResolver } from './names.js';

@@ -649,8 +649,7 @@ export function parseIpvsadm(
     r.version ||
     c === 'list' ||
     c === 'save' ||
-    // no sync daemon exists, so neither command can change anything (see executeIpvsadm)
-    c === 'start-daemon' ||
+    // the table does not change; --start-daemon is not read-only: it needs the daemon to run in
     c === 'stop-daemon';
   r.needsStdin = c === 'restore';
   return r;
