@@ -441,3 +441,158 @@ test(
     }
   },
 );
+
+test(
+  'unicast with PASS authentication against keepalived: lvsd master, priority-0 handover, preemption',
+  { skip: skip ?? false, timeout: 60000 },
+  async () => {
+    const s = segment('vrrpu');
+    const ka = new Keepalived(s, s.lab.file('ka.conf'));
+    const lv = new Lvsd(s);
+    const d = (): string => diag(s, ka, lv);
+    try {
+      const kaText = [
+        'vrrp_instance VI_1 {',
+        '  state BACKUP',
+        '  interface eth0',
+        '  virtual_router_id 64',
+        '  priority 100',
+        '  advert_int 1',
+        '  authentication {',
+        '    auth_type PASS',
+        '    auth_pass s3cret',
+        '  }',
+        `  unicast_src_ip ${s.net}.2`,
+        `  unicast_peer {\n    ${s.net}.1\n  }`,
+        `  virtual_ipaddress {\n    ${s.vip}/24\n  }`,
+        '}',
+        '',
+      ].join('\n');
+      const cfg = config(
+        [
+          instance({
+            name: 'VI_1',
+            virtualRouterId: 64,
+            priority: 150,
+            authentication: { type: 'PASS', pass: 's3cret' },
+            unicastSrcIp: `${s.net}.1`,
+            unicastPeers: [`${s.net}.2`],
+            virtualIpaddress: [vip(`${s.vip}/24`)],
+          }),
+        ],
+        { global: { vrrpCheckUnicastSrc: true } },
+      );
+      ka.start(kaText);
+      lv.start(cfg);
+      assert.ok(
+        (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 9000)) >= 0,
+        `lvsd not master${d()}`,
+      );
+      assert.match(
+        ka.tail(),
+        /higher priority 150/,
+        `keepalived accepted our authenticated unicast advert${d()}`,
+      );
+      await sleep(1500);
+      const t0 = Date.now();
+      lv.signalStop();
+      assert.ok((await waitFor(() => holds(s.k, s.vip), 3000)) >= 0, `no takeover${d()}`);
+      assert.ok(Date.now() - t0 <= 1400, `unicast priority-0 handover took ${Date.now() - t0} ms${d()}`);
+      assert.ok(await lv.exited(), d());
+      lv.start(cfg);
+      assert.ok(
+        (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 9000)) >= 0,
+        `no preemption${d()}`,
+      );
+      const st = JSON.parse(fs.readFileSync(lv.status, 'utf8')) as {
+        instances: { advertsReceived: number; drops: Record<string, number> }[];
+      };
+      assert.ok(st.instances[0]!.advertsReceived >= 1, `keepalived's unicast adverts reached lvsd${d()}`);
+      assert.deepEqual(
+        Object.keys(st.instances[0]!.drops).filter((r) => r !== 'lower_priority'),
+        [],
+        `no authenticated advert rejected${d()}`,
+      );
+    } finally {
+      await s.lab.cleanup();
+    }
+  },
+);
+
+test(
+  'track_interface: a weighted interface lowers the advertised priority (keepalived preempts), weight 0 means FAULT',
+  { skip: skip ?? false, timeout: 60000 },
+  async () => {
+    const s = segment('vrrpt');
+    const ka = new Keepalived(s, s.lab.file('ka.conf'));
+    const lv = new Lvsd(s);
+    const d = (): string => diag(s, ka, lv);
+    const st = (): { state: string; effectivePriority: number } =>
+      (
+        JSON.parse(fs.readFileSync(lv.status, 'utf8')) as {
+          instances: { state: string; effectivePriority: number }[];
+        }
+      ).instances[0]!;
+    try {
+      // tracked interfaces: veth pairs inside the lvsd namespace (no dummy module needed)
+      s.a.sh(
+        'for i in hard soft; do ip link add $i type veth peer name ${i}p; ip link set ${i}p up; ip link set $i up; done',
+      );
+      ka.start(keepalivedConf(s, { priority: 100, vrid: 65 }));
+      lv.start(
+        config([
+          instance({
+            name: 'VI_1',
+            virtualRouterId: 65,
+            priority: 150,
+            virtualIpaddress: [vip(`${s.vip}/24`)],
+            trackInterface: [
+              { name: 'hard', weight: 0 },
+              { name: 'soft', weight: -60 },
+            ],
+          }),
+        ]),
+      );
+      assert.ok(
+        (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 9000)) >= 0,
+        `lvsd not master${d()}`,
+      );
+
+      // soft down: 150 - 60 = 90 < 100, keepalived stops accepting our adverts and preempts
+      s.a.sh('ip link set soft down');
+      assert.ok((await waitFor(() => st().effectivePriority === 90, 2000)) >= 0, d());
+      assert.ok(
+        (await waitFor(() => holds(s.k, s.vip), 3609 + SLACK_MS + 1000)) >= 0,
+        `keepalived did not preempt${d()}`,
+      );
+      assert.ok((await waitFor(() => !holds(s.a, s.vip) && st().state === 'BACKUP', 2000)) >= 0, d());
+      assert.match(ka.tail(), /lower priority \(90\)/, d());
+
+      // soft up: 150 again, lvsd preempts
+      s.a.sh('ip link set soft up');
+      assert.ok(
+        (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 3414 + SLACK_MS + 2000)) >= 0,
+        d(),
+      );
+
+      // hard down: FAULT at once (VIP released, adverts stop), keepalived takes over on its timer
+      s.a.sh('ip link set hard down');
+      assert.ok(
+        (await waitFor(() => !holds(s.a, s.vip) && st().state === 'FAULT', 1500)) >= 0,
+        `no FAULT${d()}`,
+      );
+      assert.ok(
+        (await waitFor(() => holds(s.k, s.vip), 3609 + SLACK_MS + 1000)) >= 0,
+        `keepalived did not take over${d()}`,
+      );
+      s.a.sh('ip link set hard up');
+      assert.ok((await waitFor(() => st().state === 'BACKUP', 1500)) >= 0, d());
+      assert.ok(
+        (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 3414 + SLACK_MS + 2000)) >= 0,
+        d(),
+      );
+    } finally {
+      await s.lab.cleanup();
+    }
+  },
+);
