@@ -471,7 +471,10 @@ export class VrrpManager {
       rt.machine.counters.drops.unknown_peer = (rt.machine.counters.drops.unknown_peer ?? 0) + 1;
       return;
     }
+    const before = rt.machine.state;
     rt.machine.receive(advert, src);
+    if (advert.priority === 0 && before === 'BACKUP')
+      this.log('info', `(${rt.cfg.name}) Backup received priority 0 advertisement from ${formatBytes(src)}`);
   }
 
   // --- hooks --------------------------------------------------------------------------------
