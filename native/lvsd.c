@@ -39,6 +39,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23 /* include/uapi/linux/if_packet.h, Linux 4.20 */
@@ -304,6 +305,166 @@ static napi_value js_getsockopt_int(napi_env env, napi_callback_info info) {
   socklen_t len = sizeof v;
   if (getsockopt(fd, level, name, &v, &len) < 0) return throw_errno(env, FN, "getsockopt", NULL, errno);
   return make_i32(env, v);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* inet sockets: bind/sendto/recvmsg with addresses as raw bytes (4 = IPv4, 16 = IPv6)          */
+
+/* sockaddr_in / sockaddr_in6 from address bytes (network order), port (host order), scope id */
+static int make_sockaddr(napi_env env, const char *fn, napi_value addr_v, napi_value port_v,
+                         napi_value scope_v, struct sockaddr_storage *ss, socklen_t *sl) {
+  uint8_t *a;
+  size_t alen;
+  int32_t port, scope;
+  if (!get_bytes(env, addr_v, &a, &alen) || (alen != 4 && alen != 16)) {
+    throw_type(env, fn, "address must be a Uint8Array of 4 or 16 bytes");
+    return 0;
+  }
+  if (!get_i32(env, port_v, &port) || !get_i32(env, scope_v, &scope)) {
+    throw_type(env, fn, "port and scopeId must be numbers");
+    return 0;
+  }
+  if (port < 0 || port > 65535) {
+    throw_range(env, fn, "port outside 0..65535");
+    return 0;
+  }
+  memset(ss, 0, sizeof *ss);
+  if (alen == 4) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    memcpy(&sin->sin_addr, a, 4);
+    *sl = sizeof *sin;
+  } else {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    memcpy(&sin6->sin6_addr, a, 16);
+    sin6->sin6_scope_id = (uint32_t)scope;
+    *sl = sizeof *sin6;
+  }
+  return 1;
+}
+
+#undef FN
+#define FN "bindInet"
+static napi_value js_bind_inet(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  INT_ARG(0, fd);
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (!make_sockaddr(env, FN, argv[1], argv[2], argv[3], &ss, &sl)) return NULL;
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) return throw_errno(env, FN, "bind", NULL, errno);
+  return make_undefined(env);
+}
+
+#undef FN
+#define FN "setsockoptBytes"
+static napi_value js_setsockopt_bytes(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  INT_ARG(0, fd);
+  INT_ARG(1, level);
+  INT_ARG(2, name);
+  uint8_t *v;
+  size_t len;
+  if (!get_bytes(env, argv[3], &v, &len)) return throw_type(env, FN, "value must be a Uint8Array");
+  if (setsockopt(fd, level, name, v, (socklen_t)len) < 0) return throw_errno(env, FN, "setsockopt", NULL, errno);
+  return make_undefined(env);
+}
+
+#undef FN
+#define FN "sendTo"
+static napi_value js_send_to(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  INT_ARG(0, fd);
+  uint8_t *p;
+  size_t n;
+  if (!get_range(env, FN, argv + 1, &p, &n)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (!make_sockaddr(env, FN, argv[4], argv[5], argv[6], &ss, &sl)) return NULL;
+  for (;;) {
+    ssize_t r = sendto(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, sl);
+    if (r >= 0) return make_i32(env, (int32_t)r);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_i32(env, -1);
+    return throw_errno(env, FN, "sendto", NULL, errno);
+  }
+}
+
+/*
+ * recvFrom(fd, buf, offset, length, meta): recvmsg(MSG_DONTWAIT) with the ancillary data an inet
+ * raw/datagram socket can deliver. meta (a Uint8Array of at least RECV_META_LEN bytes) receives:
+ *   [0, 16)  source address (4 bytes for IPv4, rest zero)
+ *   [16, 32) destination address from IP_PKTINFO / IPV6_PKTINFO (zero when not enabled)
+ *   [32, 36) int32 host order: ifindex from the pktinfo (0 when not enabled)
+ *   [36, 40) int32 host order: TTL / hop limit from IP_TTL / IPV6_HOPLIMIT (-1 when not enabled)
+ *   [40, 44) int32 host order: address family of the source (AF_INET / AF_INET6)
+ *   [44, 48) int32 host order: MSG_TRUNC when the datagram was longer than length, else 0
+ * Returns the bytes received, or -1 on EAGAIN.
+ */
+#define RECV_META_LEN 48
+#undef FN
+#define FN "recvFrom"
+static napi_value js_recv_from(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  INT_ARG(0, fd);
+  uint8_t *p;
+  size_t n;
+  if (!get_range(env, FN, argv + 1, &p, &n)) return NULL;
+  uint8_t *meta;
+  size_t mlen;
+  if (!get_bytes(env, argv[4], &meta, &mlen) || mlen < RECV_META_LEN)
+    return throw_type(env, FN, "meta must be a Uint8Array of at least 48 bytes");
+  struct sockaddr_storage ss;
+  union {
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)) +
+             2 * CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {p, n};
+  struct msghdr mh;
+  ssize_t r;
+  for (;;) {
+    memset(&mh, 0, sizeof mh);
+    mh.msg_name = &ss;
+    mh.msg_namelen = sizeof ss;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof ctl.buf;
+    r = recvmsg(fd, &mh, MSG_DONTWAIT);
+    if (r >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_i32(env, -1);
+    return throw_errno(env, FN, "recvmsg", NULL, errno);
+  }
+  int32_t ifindex = 0, ttl = -1, family = ss.ss_family, trunc = (mh.msg_flags & MSG_TRUNC) ? MSG_TRUNC : 0;
+  memset(meta, 0, RECV_META_LEN);
+  if (ss.ss_family == AF_INET) memcpy(meta, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+  else if (ss.ss_family == AF_INET6) memcpy(meta, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      memcpy(meta + 16, &pi.ipi_addr, 4);
+      ifindex = pi.ipi_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+      memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      memcpy(meta + 16, &pi.ipi6_addr, 16);
+      ifindex = (int32_t)pi.ipi6_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT) {
+      memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+    }
+  }
+  memcpy(meta + 32, &ifindex, 4);
+  memcpy(meta + 36, &ttl, 4);
+  memcpy(meta + 40, &family, 4);
+  memcpy(meta + 44, &trunc, 4);
+  return make_i32(env, (int32_t)r);
 }
 
 static void set_num(napi_env env, napi_value obj, const char *key, double v) {
@@ -923,6 +1084,10 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "packetOpen", js_packet_open);
   export_fn(env, exports, "packetRecv", js_packet_recv);
   export_fn(env, exports, "packetSend", js_packet_send);
+  export_fn(env, exports, "bindInet", js_bind_inet);
+  export_fn(env, exports, "setsockoptBytes", js_setsockopt_bytes);
+  export_fn(env, exports, "sendTo", js_send_to);
+  export_fn(env, exports, "recvFrom", js_recv_from);
 
   /* the values native.ts hard-codes, from the system headers, so a test can compare them */
   napi_value c;
@@ -956,6 +1121,22 @@ NAPI_MODULE_INIT() {
   export_const(env, c, "PACKET_STATISTICS", PACKET_STATISTICS);
   export_const(env, c, "COUNTERS", C_COUNT);
   export_const(env, c, "VNET_HDR_LEN", VNET_LEN);
+  export_const(env, c, "IP_PKTINFO", IP_PKTINFO);
+  export_const(env, c, "IP_RECVTTL", IP_RECVTTL);
+  export_const(env, c, "IP_MULTICAST_IF", IP_MULTICAST_IF);
+  export_const(env, c, "IP_MULTICAST_TTL", IP_MULTICAST_TTL);
+  export_const(env, c, "IP_MULTICAST_LOOP", IP_MULTICAST_LOOP);
+  export_const(env, c, "IP_ADD_MEMBERSHIP", IP_ADD_MEMBERSHIP);
+  export_const(env, c, "IP_TTL", IP_TTL);
+  export_const(env, c, "IPV6_RECVPKTINFO", IPV6_RECVPKTINFO);
+  export_const(env, c, "IPV6_RECVHOPLIMIT", IPV6_RECVHOPLIMIT);
+  export_const(env, c, "IPV6_MULTICAST_IF", IPV6_MULTICAST_IF);
+  export_const(env, c, "IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS);
+  export_const(env, c, "IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP);
+  export_const(env, c, "IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS);
+  export_const(env, c, "IPV6_JOIN_GROUP", IPV6_ADD_MEMBERSHIP);
+  export_const(env, c, "SO_BINDTODEVICE", SO_BINDTODEVICE);
+  export_const(env, c, "RECV_META_LEN", RECV_META_LEN);
   napi_set_named_property(env, exports, "constants", c);
   return exports;
 }

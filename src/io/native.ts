@@ -114,6 +114,27 @@ export interface NativeAddon {
     csumOffset: Uint16Array,
     counters: Float64Array,
   ): number;
+  /** bind(2) an AF_INET/AF_INET6 socket: address = 4 or 16 network-order bytes, host-order port. */
+  bindInet(fd: number, address: Uint8Array, port: number, scopeId: number): void;
+  /** setsockopt(2) with a byte buffer as the option value (struct ip_mreqn, ipv6_mreq, a name...). */
+  setsockoptBytes(fd: number, level: number, name: number, value: Uint8Array): void;
+  /** sendto(MSG_DONTWAIT|MSG_NOSIGNAL) to address (4 or 16 bytes), port, scope id: bytes, or -1 on EAGAIN. */
+  sendTo(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    address: Uint8Array,
+    port: number,
+    scopeId: number,
+  ): number;
+  /**
+   * recvmsg(MSG_DONTWAIT) into buf[offset, offset+length): bytes, or -1 on EAGAIN. meta (at least
+   * RECV_META_LEN bytes) gets the source address at [0,16), the IP_PKTINFO/IPV6_PKTINFO destination
+   * at [16,32), and host-order int32s: ifindex at 32 (0 without pktinfo), TTL/hop limit at 36 (-1
+   * without IP_RECVTTL/IPV6_RECVHOPLIMIT), source family at 40, MSG_TRUNC (or 0) at 44.
+   */
+  recvFrom(fd: number, buf: Uint8Array, offset: number, length: number, meta: Uint8Array): number;
   /** The constants below as the C headers define them (tests compare). */
   readonly constants: Readonly<Record<string, number>>;
 }
@@ -156,6 +177,24 @@ export const SO_RCVBUFFORCE = 33;
 export const SO_MARK = 36;
 export const IP_HDRINCL = 3;
 export const IPV6_HDRINCL = 36;
+// uapi/linux/in.h, uapi/linux/in6.h, asm-generic/socket.h
+export const IP_TTL = 2;
+export const IP_PKTINFO = 8;
+export const IP_RECVTTL = 12;
+export const IP_MULTICAST_IF = 32;
+export const IP_MULTICAST_TTL = 33;
+export const IP_MULTICAST_LOOP = 34;
+export const IP_ADD_MEMBERSHIP = 35;
+export const IPV6_UNICAST_HOPS = 16;
+export const IPV6_MULTICAST_IF = 17;
+export const IPV6_MULTICAST_HOPS = 18;
+export const IPV6_MULTICAST_LOOP = 19;
+export const IPV6_JOIN_GROUP = 20;
+export const IPV6_RECVPKTINFO = 49;
+export const IPV6_RECVHOPLIMIT = 51;
+export const SO_BINDTODEVICE = 25;
+/** Size of recvFrom's meta buffer. */
+export const RECV_META_LEN = 48;
 export const NETLINK_ADD_MEMBERSHIP = 1;
 export const NETLINK_NO_ENOBUFS = 5;
 export const NETLINK_EXT_ACK = 11;

@@ -1,0 +1,598 @@
+/**
+ * VrrpManager: runs every vrrp_instance of a KeepalivedConfig on real interfaces (keepalived's VRRP
+ * child, re-implemented from keepalived-reference §3).
+ *
+ * Per instance: one VrrpInstanceMachine (instance.ts) whose hooks send adverts through the
+ * interface's VrrpSender (to the multicast group or each unicast peer), add/remove the virtual
+ * addresses with `ip addr`, announce them with gratuitous ARP / unsolicited NA, and run the notify
+ * scripts. Received datagrams are decoded (packet.ts), attributed to the instance with the VRID on
+ * that interface and family, and fed to its machine; every rejection is counted by reason.
+ * Interface state comes from rtnetlink link notifications (RTMGRP_LINK) re-read with `ip -j addr`;
+ * vrrp_scripts run on their interval (script.ts).
+ *
+ * Virtual-address operations of one instance are serialised on a promise chain, so an add never
+ * overtakes the remove before it; onVipChange callbacks fire after the kernel has the change.
+ */
+import { spawn } from 'node:child_process';
+import type { KeepalivedConfig, ScriptSpec, VrrpAddress, VrrpInstance } from '../config/model.js';
+import { LvsError } from '../errors.js';
+import { native, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, RTMGRP_LINK } from '../io/native.js';
+import {
+  decodeAdvert,
+  decodeIpv4Advert,
+  encodeAdvert,
+  passwordAuthData,
+  VRRP_AUTH_NONE,
+  VRRP_AUTH_PASS,
+  type VrrpDropReason,
+} from './packet.js';
+import {
+  realClock,
+  SyncGroup,
+  VrrpInstanceMachine,
+  type InstanceParams,
+  type VrrpClock,
+  type VrrpState,
+} from './instance.js';
+import { ScriptTracker, type ScriptExecutor } from './script.js';
+import {
+  addressBytes,
+  Announcer,
+  formatBytes,
+  readInterfaces,
+  runIp,
+  VrrpReceiver,
+  VrrpSender,
+  type InterfaceInfo,
+  type ReceivedDatagram,
+} from './io.js';
+
+export interface VrrpStatus {
+  instance: string;
+  interface: string;
+  vrid: number;
+  version: 2 | 3;
+  family: 4 | 6;
+  state: VrrpState;
+  /** configured priority */
+  priority: number;
+  /** after track_interface / track_script weights */
+  effectivePriority: number;
+  /** the current master (ours while MASTER), null while unknown */
+  masterAddress: string | null;
+  /** the virtual addresses (virtual_ipaddress then virtual_ipaddress_excluded), "ADDR/PREFIX" */
+  vips: string[];
+  /** the addresses are configured on this host now */
+  vipsHeld: boolean;
+  advertsSent: number;
+  advertsReceived: number;
+  becameMaster: number;
+  priorityZeroSent: number;
+  priorityZeroReceived: number;
+  drops: Partial<Record<VrrpDropReason, number>>;
+}
+
+export type VipChangeListener = (instance: string, vips: string[], held: boolean) => void;
+export type VrrpLogger = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface VrrpManagerDeps {
+  clock?: VrrpClock;
+  log?: VrrpLogger;
+  /** `ip ARGS` (default: execFile('ip')) */
+  ip?: (args: string[]) => Promise<string>;
+  /** interface facts (default: `ip -j addr show`) */
+  interfaces?: () => Map<string, InterfaceInfo>;
+  /** runs vrrp_script / notify argv with a timeout; resolves with the exit code, -1 on timeout */
+  exec?: ScriptExecutor;
+  /** watch rtnetlink for link changes (default true) */
+  watchLinks?: boolean;
+}
+
+/** Default executor: spawn argv (no shell), SIGTERM at the timeout, SIGKILL 2 s later. */
+export const spawnExecutor: ScriptExecutor = (argv, timeoutMs) =>
+  new Promise((resolve) => {
+    if (argv.length === 0) {
+      resolve(-1);
+      return;
+    }
+    let done = false;
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    }, timeoutMs);
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(code);
+    };
+    child.on('error', () => finish(-1));
+    child.on('exit', (code) => finish(code ?? -1));
+  });
+
+interface Runtime {
+  cfg: VrrpInstance;
+  machine: VrrpInstanceMachine;
+  ifname: string;
+  family: 4 | 6;
+  sender: VrrpSender;
+  /** multicast group or unicast peers */
+  destinations: Uint8Array[];
+  unicast: boolean;
+  peers: Uint8Array[];
+  /** advertised + excluded virtual addresses */
+  vips: VrrpAddress[];
+  vipStrings: string[];
+  held: boolean;
+  chain: Promise<void>;
+}
+
+function vipString(a: VrrpAddress): string {
+  return `${a.address}/${a.prefix}`;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class VrrpManager {
+  private readonly clock: VrrpClock;
+  private readonly log: VrrpLogger;
+  private readonly ip: (args: string[]) => Promise<string>;
+  private readonly interfacesOf: () => Map<string, InterfaceInfo>;
+  private readonly exec: ScriptExecutor;
+  private readonly watchLinks: boolean;
+  private readonly runtimes: Runtime[] = [];
+  private readonly receivers = new Map<string, VrrpReceiver>();
+  private readonly senders = new Map<string, VrrpSender>();
+  private readonly announcers = new Map<string, Announcer>();
+  private readonly trackers: ScriptTracker[] = [];
+  private readonly groups: SyncGroup[] = [];
+  private readonly listeners: VipChangeListener[] = [];
+  /** drops that no instance could be blamed for (undecodable, unknown VRID) per "IF/family" */
+  private readonly socketDrops = new Map<string, Partial<Record<VrrpDropReason, number>>>();
+  private interfaces = new Map<string, InterfaceInfo>();
+  private netlinkFd = -1;
+  private linkTimer: ReturnType<typeof setTimeout> | null = null;
+  private started = false;
+
+  constructor(
+    readonly config: KeepalivedConfig,
+    deps: VrrpManagerDeps = {},
+  ) {
+    this.clock = deps.clock ?? realClock;
+    this.log = deps.log ?? ((level, m) => (level === 'info' ? console.log(m) : console.error(m)));
+    this.ip = deps.ip ?? runIp;
+    this.interfacesOf = deps.interfaces ?? readInterfaces;
+    this.exec = deps.exec ?? spawnExecutor;
+    this.watchLinks = deps.watchLinks ?? true;
+  }
+
+  /** Called after the kernel gained (held = true) or lost an instance's virtual addresses. */
+  onVipChange(cb: VipChangeListener): void {
+    this.listeners.push(cb);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.interfaces = this.interfacesOf();
+    try {
+      for (const inst of this.config.vrrpInstances) this.setUp(inst);
+    } catch (e) {
+      this.closeSockets();
+      throw e;
+    }
+    this.started = true;
+    // a crashed predecessor may have left our addresses behind: start clean (keepalived removes
+    // the VIPs of an instance that does not start as MASTER)
+    await Promise.all(this.runtimes.map((rt) => this.removeAddresses(rt, true)));
+    this.setUpGroups();
+    this.setUpScripts();
+    if (this.watchLinks) this.openNetlink();
+    for (const rt of this.runtimes) {
+      const info = this.interfaces.get(rt.ifname);
+      rt.machine.setInterfaceState(rt.ifname, info?.up ?? false, true);
+      for (const t of rt.cfg.trackInterface)
+        rt.machine.setInterfaceState(t.name, this.interfaces.get(t.name)?.up ?? false);
+    }
+    for (const rt of this.runtimes) rt.machine.start();
+    for (const g of this.groups) g.start();
+    for (const t of this.trackers) t.start();
+  }
+
+  /** Priority-0 adverts from masters, virtual addresses removed, sockets closed. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    for (const t of this.trackers) t.stop();
+    if (this.linkTimer) clearTimeout(this.linkTimer);
+    if (this.netlinkFd >= 0) native.close(this.netlinkFd);
+    this.netlinkFd = -1;
+    for (const rt of this.runtimes) rt.machine.stop();
+    await Promise.all(this.runtimes.map((rt) => rt.chain));
+    this.closeSockets();
+  }
+
+  status(): VrrpStatus[] {
+    return this.runtimes.map((rt) => {
+      const m = rt.machine;
+      return {
+        instance: rt.cfg.name,
+        interface: rt.ifname,
+        vrid: rt.cfg.virtualRouterId,
+        version: m.params.version,
+        family: rt.family,
+        state: m.state,
+        priority: m.params.priority,
+        effectivePriority: m.effectivePriority,
+        masterAddress: m.masterAddress ? formatBytes(m.masterAddress) : null,
+        vips: rt.vipStrings.slice(),
+        vipsHeld: rt.held,
+        advertsSent: m.counters.advertsSent,
+        advertsReceived: m.counters.advertsReceived,
+        becameMaster: m.counters.becameMaster,
+        priorityZeroSent: m.counters.priorityZeroSent,
+        priorityZeroReceived: m.counters.priorityZeroReceived,
+        drops: { ...m.counters.drops },
+      };
+    });
+  }
+
+  /** Drops not attributable to an instance, keyed "IF/4" or "IF/6". */
+  unattributedDrops(): Record<string, Partial<Record<VrrpDropReason, number>>> {
+    return Object.fromEntries([...this.socketDrops].map(([k, v]) => [k, { ...v }]));
+  }
+
+  // --- set-up -------------------------------------------------------------------------------
+
+  private setUp(inst: VrrpInstance): void {
+    const ifname = inst.interface;
+    if (!ifname) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `(${inst.name}) no interface configured`);
+    const info = this.interfaces.get(ifname);
+    if (!info) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `(${inst.name}) no interface ${ifname}`);
+    const family = inst.family;
+    const version: 2 | 3 = family === 6 ? 3 : inst.version;
+    const source = inst.unicastSrcIp ?? (family === 4 ? info.primary4 : info.linkLocal6);
+    if (!source)
+      throw new LvsError(
+        'ERR_LVS_INVALID_ARGUMENT',
+        `(${inst.name}) interface ${ifname} has no ${family === 4 ? 'IPv4' : 'IPv6 link-local'} address`,
+      );
+    const unicast = inst.unicastPeers.length > 0;
+    const peers = inst.unicastPeers.map((p) => addressBytes(p)!).filter(Boolean);
+    const group = family === 4 ? this.config.global.vrrpMcastGroup4 : this.config.global.vrrpMcastGroup6;
+    const rxKey = `${ifname}/${family}`;
+    let rx = this.receivers.get(rxKey);
+    if (!rx) {
+      rx = new VrrpReceiver(family, ifname, info.ifindex, group, (d) => this.onDatagram(rxKey, ifname, d));
+      this.receivers.set(rxKey, rx);
+    }
+    const txKey = `${ifname}/${source}`;
+    let tx = this.senders.get(txKey);
+    if (!tx) {
+      tx = new VrrpSender(family, ifname, info.ifindex, source);
+      this.senders.set(txKey, tx);
+    }
+    const vips = [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded];
+    for (const v of vips) this.announcer(v.dev ?? ifname);
+    const advertised = inst.virtualIpaddress.map((v) => addressBytes(v.address)!);
+    const auth = version === 2 ? inst.authentication : undefined;
+    const g = this.config.global;
+    const downAdverts = Number(inst.other['down_timer_adverts']?.[0] ?? 3);
+    const params: InstanceParams = {
+      name: inst.name,
+      vrid: inst.virtualRouterId,
+      version,
+      family,
+      priority: inst.priority,
+      advertInt: inst.advertInt,
+      initialState: inst.state,
+      nopreempt: inst.nopreempt,
+      preemptDelay: inst.preemptDelay,
+      primaryAddress: tx.source,
+      addresses: advertised,
+      authType: auth?.type === 'PASS' ? VRRP_AUTH_PASS : VRRP_AUTH_NONE,
+      authData: auth?.type === 'PASS' ? passwordAuthData(auth.pass) : new Uint8Array(8),
+      downTimerAdverts: Number.isFinite(downAdverts) && downAdverts >= 1 ? downAdverts : 3,
+      garpMasterDelay: inst.garpMasterDelay,
+      garpMasterRepeat: inst.garpMasterRepeat,
+      garpMasterRefresh: inst.garpMasterRefresh,
+      garpMasterRefreshRepeat: inst.garpMasterRefreshRepeat,
+      skipCheckAdvAddr: g.vrrpSkipCheckAdvAddr,
+      higherPrioSendAdvert: g.vrrpHigherPrioSendAdvert,
+      lowerPrioNoAdvert: g.vrrpLowerPrioNoAdvert,
+      trackInterfaces: inst.trackInterface.map((t) => ({ name: t.name, weight: t.weight })),
+      trackScripts: inst.trackScript.map((t) => ({
+        name: t.name,
+        weight: t.weight ?? this.config.vrrpScripts.find((s) => s.name === t.name)?.weight ?? 0,
+      })),
+    };
+    const rt: Runtime = {
+      cfg: inst,
+      machine: null as unknown as VrrpInstanceMachine,
+      ifname,
+      family,
+      sender: tx,
+      destinations: unicast ? peers : [addressBytes(group)!],
+      unicast,
+      peers,
+      vips,
+      vipStrings: vips.map(vipString),
+      held: false,
+      chain: Promise.resolve(),
+    };
+    rt.machine = new VrrpInstanceMachine(params, this.clock, {
+      sendAdvert: (priority) => this.sendAdvert(rt, priority),
+      addVips: () => this.queue(rt, () => this.addAddresses(rt)),
+      removeVips: () => this.queue(rt, () => this.removeAddresses(rt, false)),
+      gratuitous: (count) => this.gratuitous(rt, count),
+      notify: (state, priority) => this.notify(rt, state, priority),
+    });
+    this.runtimes.push(rt);
+  }
+
+  private announcer(ifname: string): Announcer | null {
+    let a = this.announcers.get(ifname);
+    if (a) return a;
+    const info = this.interfaces.get(ifname);
+    if (!info) return null;
+    try {
+      a = new Announcer(info.ifindex, info.mac);
+    } catch (e) {
+      this.log('warn', `VRRP: no gratuitous ARP on ${ifname}: ${(e as Error).message}`);
+      return null;
+    }
+    this.announcers.set(ifname, a);
+    return a;
+  }
+
+  private setUpGroups(): void {
+    for (const g of this.config.vrrpSyncGroups) {
+      const members = g.instances
+        .map((n) => this.runtimes.find((rt) => rt.cfg.name === n)?.machine)
+        .filter((m): m is VrrpInstanceMachine => m !== undefined);
+      if (members.length < 2) {
+        this.log('warn', `Sync group ${g.name} has only ${members.length} virtual router(s) - ignoring`);
+        continue;
+      }
+      this.groups.push(
+        new SyncGroup(g.name, members, (state) => {
+          const prio = 0;
+          const spec =
+            state === 'MASTER' ? g.notifyMaster : state === 'BACKUP' ? g.notifyBackup : g.notifyFault;
+          if (spec) this.runNotify(spec, []);
+          if (g.notify) this.runNotify(g.notify, ['GROUP', g.name, state, String(prio)]);
+        }),
+      );
+    }
+  }
+
+  private setUpScripts(): void {
+    const used = new Set<string>();
+    for (const rt of this.runtimes) for (const t of rt.cfg.trackScript) used.add(t.name);
+    for (const s of this.config.vrrpScripts) {
+      if (!used.has(s.name)) continue;
+      this.trackers.push(
+        new ScriptTracker(s, this.clock, this.exec, (ok) => {
+          this.log('info', `VRRP_Script(${s.name}) ${ok ? 'succeeded' : 'failed'}`);
+          for (const rt of this.runtimes) rt.machine.setScriptState(s.name, ok);
+        }),
+      );
+    }
+  }
+
+  private openNetlink(): void {
+    try {
+      this.netlinkFd = native.socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+      native.bindNetlink(this.netlinkFd, RTMGRP_LINK);
+    } catch (e) {
+      this.log('warn', `VRRP: no link notifications: ${(e as Error).message}`);
+      this.netlinkFd = -1;
+      return;
+    }
+    const buf = new Uint8Array(65536);
+    native.pollStart(this.netlinkFd, () => {
+      try {
+        while (native.recv(this.netlinkFd, buf, 0, buf.length) > 0) {
+          /* drain; the content is re-read below */
+        }
+      } catch {
+        /* ENOBUFS: re-read anyway */
+      }
+      if (!this.linkTimer) this.linkTimer = setTimeout(() => this.refreshLinks(), 20);
+    });
+  }
+
+  private refreshLinks(): void {
+    this.linkTimer = null;
+    if (!this.started) return;
+    try {
+      this.interfaces = this.interfacesOf();
+    } catch (e) {
+      this.log('warn', `VRRP: ${(e as Error).message}`);
+      return;
+    }
+    for (const rt of this.runtimes) {
+      const up = this.interfaces.get(rt.ifname)?.up ?? false;
+      rt.machine.setInterfaceState(rt.ifname, up, true);
+      for (const t of rt.cfg.trackInterface)
+        rt.machine.setInterfaceState(t.name, this.interfaces.get(t.name)?.up ?? false);
+    }
+  }
+
+  private closeSockets(): void {
+    for (const r of this.receivers.values()) r.close();
+    for (const s of this.senders.values()) s.close();
+    for (const a of this.announcers.values()) a.close();
+    this.receivers.clear();
+    this.senders.clear();
+    this.announcers.clear();
+  }
+
+  // --- receive ------------------------------------------------------------------------------
+
+  private countSocketDrop(key: string, reason: VrrpDropReason): void {
+    let d = this.socketDrops.get(key);
+    if (!d) this.socketDrops.set(key, (d = {}));
+    d[reason] = (d[reason] ?? 0) + 1;
+  }
+
+  private onDatagram(key: string, ifname: string, d: ReceivedDatagram): void {
+    let src = d.src;
+    let result;
+    // RFC 5798 §7.1: TTL/hop limit 255 is checked for multicast; unicast adverts may cross routers
+    if (d.family === 4) {
+      const multicast = d.length >= 20 && d.data[16]! >= 224 && d.data[16]! <= 239;
+      result = decodeIpv4Advert(d.data, d.length, multicast);
+      if (typeof result !== 'string') src = result.src;
+    } else {
+      const multicast = d.dst[0] === 0xff;
+      result = decodeAdvert(d.data, 0, d.length, 6, d.src, d.dst, multicast ? d.ttl : -1);
+    }
+    const advert = typeof result === 'string' ? null : 'advert' in result ? result.advert : result;
+    const vrid = advert ? advert.vrid : d.family === 4 ? d.data[((d.data[0]! & 0x0f) << 2) + 1] : d.data[1];
+    const rt = this.runtimes.find(
+      (r) => r.ifname === ifname && r.family === d.family && r.cfg.virtualRouterId === vrid,
+    );
+    if (!advert) {
+      const reason = result as VrrpDropReason;
+      if (rt) rt.machine.counters.drops[reason] = (rt.machine.counters.drops[reason] ?? 0) + 1;
+      else this.countSocketDrop(key, reason);
+      return;
+    }
+    if (!rt) {
+      this.countSocketDrop(key, 'unknown_vrid');
+      return;
+    }
+    if (rt.unicast && this.config.global.vrrpCheckUnicastSrc && !rt.peers.some((p) => sameBytes(p, src))) {
+      rt.machine.counters.drops.unknown_peer = (rt.machine.counters.drops.unknown_peer ?? 0) + 1;
+      return;
+    }
+    const before = rt.machine.state;
+    rt.machine.receive(advert, src);
+    if (advert.priority === 0 && before === 'BACKUP')
+      this.log('info', `(${rt.cfg.name}) Backup received priority 0 advertisement from ${formatBytes(src)}`);
+  }
+
+  // --- hooks --------------------------------------------------------------------------------
+
+  private sendAdvert(rt: Runtime, priority: number): void {
+    const m = rt.machine;
+    for (const dst of rt.destinations) {
+      const msg = encodeAdvert(
+        {
+          version: m.params.version,
+          vrid: m.params.vrid,
+          priority,
+          intervalCs: m.ownIntervalCs,
+          addresses: m.params.addresses,
+          authType: m.params.authType,
+          authData: m.params.authData,
+        },
+        rt.family,
+        rt.sender.source,
+        dst,
+      );
+      if (!rt.sender.send(msg, dst))
+        this.log('warn', `(${rt.cfg.name}) advert to ${formatBytes(dst)} not sent`);
+    }
+  }
+
+  private queue(rt: Runtime, op: () => Promise<void>): void {
+    rt.chain = rt.chain
+      .then(op)
+      .catch((e: unknown) => this.log('error', `(${rt.cfg.name}) ${(e as Error).message}`));
+  }
+
+  private async addAddresses(rt: Runtime): Promise<void> {
+    for (const v of rt.vips) {
+      const args = ['addr', 'add', vipString(v), 'dev', v.dev ?? rt.ifname];
+      if (v.broadcast) args.push('broadcast', v.broadcast);
+      if (v.scope) args.push('scope', v.scope);
+      if (v.label) args.push('label', v.label);
+      if (v.family === 6) args.push('nodad');
+      if (v.family === 4) args.splice(0, 0, '-4');
+      else args.splice(0, 0, '-6');
+      try {
+        await this.ip(args);
+      } catch (e) {
+        if (!/exists|already assigned/i.test((e as Error).message)) throw e;
+      }
+    }
+    rt.held = true;
+    this.log('info', `(${rt.cfg.name}) virtual addresses added: ${rt.vipStrings.join(' ')}`);
+    this.emit(rt, true);
+  }
+
+  private async removeAddresses(rt: Runtime, quiet: boolean): Promise<void> {
+    for (const v of rt.vips) {
+      try {
+        await this.ip([v.family === 4 ? '-4' : '-6', 'addr', 'del', vipString(v), 'dev', v.dev ?? rt.ifname]);
+      } catch (e) {
+        if (!quiet && !/cannot assign|not found|no such/i.test((e as Error).message))
+          this.log('warn', `(${rt.cfg.name}) ${(e as Error).message}`);
+      }
+    }
+    const was = rt.held;
+    rt.held = false;
+    if (!quiet || was) this.emit(rt, false);
+  }
+
+  private emit(rt: Runtime, held: boolean): void {
+    for (const cb of this.listeners) {
+      try {
+        cb(rt.cfg.name, rt.vipStrings.slice(), held);
+      } catch (e) {
+        this.log('error', `onVipChange listener: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private gratuitous(rt: Runtime, count: number): void {
+    const interval =
+      (rt.family === 4 ? this.config.global.vrrpGarpInterval : this.config.global.vrrpGnaInterval) * 1000;
+    const sendOne = (): void => {
+      for (const v of rt.vips) {
+        const a = this.announcer(v.dev ?? rt.ifname);
+        const bytes = addressBytes(v.address);
+        if (a && bytes) a.announce(bytes);
+      }
+    };
+    for (let i = 0; i < count; i++) {
+      if (interval > 0 && i > 0)
+        this.clock.setTimeout(() => rt.machine.state === 'MASTER' && sendOne(), interval * i);
+      else sendOne();
+    }
+  }
+
+  private notify(rt: Runtime, state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP', priority: number): void {
+    this.log('info', `(${rt.cfg.name}) Entering ${state} STATE`);
+    const c = rt.cfg;
+    const spec =
+      state === 'MASTER'
+        ? c.notifyMaster
+        : state === 'BACKUP'
+          ? c.notifyBackup
+          : state === 'FAULT'
+            ? c.notifyFault
+            : c.notifyStop;
+    // notify scripts run after the address operations queued before them
+    rt.chain = rt.chain.then(() => {
+      if (spec) this.runNotify(spec, []);
+      if (c.notify) this.runNotify(c.notify, ['INSTANCE', c.name, state, String(priority)]);
+    });
+  }
+
+  private runNotify(spec: ScriptSpec, extra: string[]): void {
+    const argv = [...spec.argv, ...extra];
+    this.exec(argv, 30000).then(
+      (code) => {
+        if (code !== 0) this.log('warn', `notify script ${argv.join(' ')} exited ${code}`);
+      },
+      () => undefined,
+    );
+  }
+}
