@@ -12,7 +12,7 @@ export const CONTROL_ADDRESS = '\0lvsd';
 /** A request line longer than this is refused (an -R restore of ~100k services still fits). */
 export const MAX_LINE = 64 * 1024 * 1024;
 
-export type ControlCommand = 'ping' | 'ipvsadm' | 'status' | 'stop' | 'fwmark' | 'services';
+export type ControlCommand = 'ping' | 'ipvsadm' | 'status' | 'stop' | 'fwmark' | 'services' | 'handover';
 
 export interface ControlRequest {
   id: number;
@@ -50,7 +50,15 @@ export interface PingResult {
   startedAt: string;
 }
 
-const COMMANDS: ReadonlySet<string> = new Set(['ping', 'ipvsadm', 'status', 'stop', 'fwmark', 'services']);
+const COMMANDS: ReadonlySet<string> = new Set([
+  'ping',
+  'ipvsadm',
+  'status',
+  'stop',
+  'fwmark',
+  'services',
+  'handover',
+]);
 
 /** Validate one decoded request line; returns an error text or null. Never throws. */
 export function checkRequest(v: unknown): string | null {

@@ -6,6 +6,9 @@
 import { Daemon, DEFAULT_DAEMON_OPTIONS, type DaemonParts } from './daemon.js';
 import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
+import { stateDir } from './paths.js';
+import { SdNotifier } from './sd-notify.js';
+import { native } from '../io/native.js';
 
 export const DAEMON_USAGE = `Usage: lvsd [options]
 
@@ -18,6 +21,13 @@ Options:
   --log-level LEVEL          debug, info, warn or error (default info)
   --no-steering              do not install nftables steering (the kernel also sees service traffic)
   --stay                     keep running when the namespace has no non-loopback interface
+  --takeover                 take table and connections over from the running daemon, which
+                             then exits (what 'lvsd restart' starts)
+  --no-persist               do not save or restore the table (nor hand connections over)
+
+Signals: SIGTERM/SIGINT stop (steering removed, saved table kept); SIGUSR2 hands the connections
+over to the state directory and exits with status 75 without removing steering, for a supervisor
+(systemd: RestartForceExitStatus=75) to start the successor, which takes them over.
   -h, --help                 show this text
 `;
 
@@ -27,6 +37,8 @@ interface Parsed {
   level: LogLevel;
   steering: boolean;
   stay: boolean;
+  takeover: boolean;
+  persist: boolean;
 }
 
 function parse(argv: string[]): Parsed | string {
@@ -36,6 +48,8 @@ function parse(argv: string[]): Parsed | string {
     level: 'info',
     steering: true,
     stay: false,
+    takeover: false,
+    persist: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -67,6 +81,12 @@ function parse(argv: string[]): Parsed | string {
       case '--stay':
         p.stay = true;
         break;
+      case '--takeover':
+        p.takeover = true;
+        break;
+      case '--no-persist':
+        p.persist = false;
+        break;
       default:
         return `unknown option '${a}'`;
     }
@@ -96,6 +116,19 @@ export async function runDaemon(argv: string[]): Promise<number> {
     logger.error('cannot initialise', { error: (e as Error).message });
     return 1;
   }
+  // the memory driver is for tests: nothing of it is worth keeping
+  const persist = p.persist && p.driver !== 'memory';
+  let cookie = '';
+  if (persist) {
+    try {
+      cookie = native.netnsCookie();
+    } catch (e) {
+      logger.warn('no SO_NETNS_COOKIE (Linux < 5.14?): saved state is guarded by the inode only', {
+        error: (e as Error).message,
+      });
+    }
+  }
+  const notifier = new SdNotifier({ send: (path, msg) => native.unixDgramSend(path, msg) });
   const daemon = new Daemon(
     {
       ...DEFAULT_DAEMON_OPTIONS,
@@ -103,6 +136,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
       maxConns: p.maxConns,
       exitWhenNoInterfaces: !p.stay && p.driver !== 'memory',
       logger,
+      stateDir: persist ? stateDir() : null,
+      netnsCookie: cookie,
+      takeover: p.takeover,
+      notifier: notifier.enabled ? notifier : null,
     },
     parts,
   );
@@ -113,6 +150,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGHUP', () => logger.info('SIGHUP: nothing to reload (no configuration file in use)'));
+  process.on('SIGUSR2', () => {
+    logger.info('signal', { signal: 'SIGUSR2', action: 'hand over and exit 75' });
+    daemon
+      .handOver('signal')
+      .catch((e: unknown) => logger.error('SIGUSR2 hand-over failed', { error: String(e) }));
+  });
   try {
     await daemon.start();
   } catch (e) {
@@ -121,5 +164,5 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 1;
   }
   await daemon.stopped;
-  return 0;
+  return daemon.exitCode;
 }

@@ -114,6 +114,16 @@ export interface NativeAddon {
     csumOffset: Uint16Array,
     counters: Float64Array,
   ): number;
+  /**
+   * SO_NETNS_COOKIE (Linux 5.14) of the calling thread's network namespace, as a decimal string: a
+   * u64 never reused for another namespace, unlike the namespace's inode.
+   */
+  netnsCookie(): string;
+  /**
+   * Send one datagram to an AF_UNIX SOCK_DGRAM address: a path, or '@name' for an abstract one
+   * (sd_notify's NOTIFY_SOCKET). Returns bytes sent; throws on errors (ECONNREFUSED, ENOENT...).
+   */
+  unixDgramSend(path: string, msg: Uint8Array): number;
   /** The constants below as the C headers define them (tests compare). */
   readonly constants: Readonly<Record<string, number>>;
 }
