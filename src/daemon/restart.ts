@@ -71,6 +71,8 @@ export interface HandoverInfo {
   droppedInGap: number;
   /** ms from the old daemon's stop to table and connections restored here */
   restoredAfterMs: number;
+  /** the steering drop counter totals the count comes from: [old daemon before stopping, ours] */
+  dropCounters?: [number, number];
 }
 
 export class RestartController {
@@ -240,6 +242,7 @@ export class RestartController {
     const st = this.host.steering;
     const now = st?.droppedPackets ? await st.droppedPackets() : -1;
     h.droppedInGap = this.droppedBefore >= 0 && now >= this.droppedBefore ? now - this.droppedBefore : -1;
+    h.dropCounters = [this.droppedBefore, now];
     this.host.log.info('connections taken over', { ...h });
   }
 
