@@ -30,6 +30,7 @@
 #include <linux/netlink.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
