@@ -30,6 +30,7 @@
 #include <linux/netlink.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -594,6 +596,64 @@ static napi_value js_if_index(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* restart support: the network namespace's cookie and sd_notify datagrams                      */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* include/uapi/asm-generic/socket.h, Linux 5.14 */
+#endif
+
+#undef FN
+#define FN "netnsCookie"
+/* SO_NETNS_COOKIE of a throw-away socket: a u64 the kernel never reuses for another namespace
+ * (unlike the namespace's inode). Returned as a decimal string (JS numbers lose bits above 2^53). */
+static napi_value js_netns_cookie(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, FN, "socket", NULL, errno);
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  int r = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int e = errno;
+  close(fd);
+  if (r < 0) return throw_errno(env, FN, "getsockopt", "SO_NETNS_COOKIE", e);
+  char text[24];
+  snprintf(text, sizeof text, "%llu", (unsigned long long)cookie);
+  napi_value v;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+#undef FN
+#define FN "unixDgramSend"
+/* One datagram to an AF_UNIX SOCK_DGRAM address (sd_notify(3) protocol): path, or '@name' for an
+ * abstract address (unix(7): sun_path[0] = 0, length counts the name bytes only). */
+static napi_value js_unix_dgram_send(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  char path[sizeof sa.sun_path + 1];
+  size_t plen = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &plen) != napi_ok)
+    return throw_type(env, FN, "path must be a string");
+  if (plen == 0 || plen > sizeof sa.sun_path - (path[0] == '@' ? 0 : 1))
+    return throw_range(env, FN, "path empty or too long for sockaddr_un");
+  memcpy(sa.sun_path, path, plen);
+  if (path[0] == '@') sa.sun_path[0] = '\0';
+  socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '@' ? 0 : 1));
+  uint8_t *data;
+  size_t dlen;
+  if (!get_bytes(env, argv[1], &data, &dlen)) return throw_type(env, FN, "msg must be a Uint8Array");
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, FN, "socket", NULL, errno);
+  ssize_t n = sendto(fd, data, dlen, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+  int e = errno;
+  close(fd);
+  if (n < 0) return throw_errno(env, FN, "sendto", path, e);
+  return make_i32(env, (int32_t)n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* readiness: uv_poll in the calling environment's loop                                         */
 
 static void poll_on_event(uv_poll_t *handle, int status, int events) {
@@ -1088,6 +1148,8 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "setsockoptBytes", js_setsockopt_bytes);
   export_fn(env, exports, "sendTo", js_send_to);
   export_fn(env, exports, "recvFrom", js_recv_from);
+  export_fn(env, exports, "netnsCookie", js_netns_cookie);
+  export_fn(env, exports, "unixDgramSend", js_unix_dgram_send);
 
   /* the values native.ts hard-codes, from the system headers, so a test can compare them */
   napi_value c;

@@ -31,7 +31,13 @@ export async function connectIfRunning(address = CONTROL_ADDRESS): Promise<Contr
  * ping. Returns a connected client. Throws with the log's tail when the daemon does not come up.
  */
 export async function startDaemon(
-  opts: { address?: string; timeoutMs?: number; extraArgs?: string[] } = {},
+  opts: {
+    address?: string;
+    timeoutMs?: number;
+    extraArgs?: string[];
+    /** the daemon that answers must pass this (lvsd restart: not the old one) */
+    accept?: (p: PingResult) => boolean;
+  } = {},
 ): Promise<ControlClient> {
   const address = opts.address ?? CONTROL_ADDRESS;
   const log = logFile();
@@ -51,8 +57,9 @@ export async function startDaemon(
     const c = await connectIfRunning(address).catch(() => null);
     if (c) {
       try {
-        await c.request<PingResult>('ping', undefined, 5000);
-        return c;
+        const p = await c.request<PingResult>('ping', undefined, 5000);
+        if (!opts.accept || opts.accept(p)) return c;
+        c.close();
       } catch {
         c.close();
       }

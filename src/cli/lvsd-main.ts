@@ -10,8 +10,10 @@ lvsd is the Linux Virtual Server (LVS/IPVS) re-built in userspace. Drive it with
 
 Commands:
   status [--json]   interfaces, driver, steering and drop counters of this namespace's daemon
-  stop              stop the daemon cleanly (removes its nftables steering)
+  stop              stop the daemon cleanly (removes its nftables steering; the saved table stays)
   reload            re-read the keepalived configuration (as SIGHUP; non-zero if it does not load)
+  start             start the daemon when none runs (it restores the saved table)
+  restart           hand table and live connections to a new lvsd process (restart or upgrade)
   realserver up|down|status   prepare a real server: VIP on lo, ARP sysctls, TUN decapsulation
   fwmark add|del|list|flush   firewall-mark rules for 'ipvsadm -f' services
   doctor            check a director or real server for the classic LVS mistakes
@@ -43,6 +45,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'reload': {
       const { reloadMain } = await import('./status.js');
       return reloadMain(argv.slice(1));
+    }
+    case 'start': {
+      const { startMain } = await import('./restart.js');
+      return startMain(argv.slice(1));
+    }
+    case 'restart': {
+      const { restartMain } = await import('./restart.js');
+      return restartMain(argv.slice(1));
     }
     case 'help':
     case '-h':

@@ -23,6 +23,20 @@ interface Status {
     sync?: Record<string, unknown>;
   };
   steering: Record<string, unknown> | null;
+  /** restart support (src/daemon/restart.ts), absent when the daemon keeps no state */
+  restart?: {
+    stateDir: string;
+    restored: { services: number; fwmarkRules: number; savedAt: string } | null;
+    handover: {
+      fromPid: number;
+      gapMs: number;
+      connections: number;
+      skipped: number;
+      droppedInGap: number;
+      dropCounters?: [number, number];
+    } | null;
+    saveErrors: number;
+  };
   /** keepalived mode only (src/daemon/keepalived.ts status()) */
   keepalived?: KeepalivedStatus;
 }
@@ -140,6 +154,21 @@ function formatStatus(s: Status): string {
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);
   lines.push(...formatSyncStatus(d.sync));
   if (s.control.rejected) lines.push(`control requests rejected: ${s.control.rejected}`);
+  const r = s.restart;
+  if (r) {
+    lines.push(`saved table: ${r.stateDir}${r.saveErrors ? ` (${r.saveErrors} saves failed)` : ''}`);
+    if (r.restored)
+      lines.push(
+        `  restored at start: ${r.restored.services} services, ${r.restored.fwmarkRules} fwmark rules (saved ${r.restored.savedAt})`,
+      );
+    const h = r.handover;
+    if (h)
+      lines.push(
+        `  taken over from pid ${h.fromPid}: ${h.connections} connections (${h.skipped} not transferable), ` +
+          `capture gap ${h.gapMs} ms, ${h.droppedInGap >= 0 ? `at most ${h.droppedInGap}` : 'unknown'} ` +
+          `service packets dropped in the gap${h.dropCounters ? ` (steering counters ${h.dropCounters.join(' -> ')})` : ''}`,
+      );
+  }
   if (s.keepalived) lines.push(...formatKeepalived(s.keepalived));
   return lines.join('\n') + '\n';
 }

@@ -12,7 +12,15 @@ export const CONTROL_ADDRESS = '\0lvsd';
 /** A request line longer than this is refused (an -R restore of ~100k services still fits). */
 export const MAX_LINE = 64 * 1024 * 1024;
 
-export type ControlCommand = 'ping' | 'ipvsadm' | 'status' | 'stop' | 'fwmark' | 'services' | 'reload';
+export type ControlCommand =
+  | 'ping'
+  | 'ipvsadm'
+  | 'status'
+  | 'stop'
+  | 'fwmark'
+  | 'services'
+  | 'reload'
+  | 'handover';
 
 export interface ControlRequest {
   id: number;
@@ -58,6 +66,7 @@ const COMMANDS: ReadonlySet<string> = new Set([
   'fwmark',
   'services',
   'reload',
+  'handover',
 ]);
 
 /** Validate one decoded request line; returns an error text or null. Never throws. */

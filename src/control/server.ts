@@ -106,6 +106,16 @@ export class ControlServer {
     if (!s.destroyed) s.write(JSON.stringify(res) + '\n');
   }
 
+  /**
+   * Stop accepting connections now (the address is free for another process at once); connections
+   * already open are served on. A graceful restart frees `@lvsd` for its successor this way.
+   */
+  unlisten(): void {
+    const server = this.server;
+    this.server = null;
+    server?.close();
+  }
+
   /** Wait for queued requests to finish (their replies are written), then close everything. */
   async close(): Promise<void> {
     const server = this.server;

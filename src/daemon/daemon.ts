@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import type net from 'node:net';
 import { ControlServer } from '../control/server.js';
+import { isNoDaemon } from '../control/client.js';
 import {
   CONTROL_ADDRESS,
   type ControlRequest,
@@ -25,6 +26,8 @@ import { Logger } from './log.js';
 import { netnsInode } from './paths.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import type { LocalAddresses, SteeringSpec } from '../io/steering.js';
+import { HANDOVER_EXIT_STATUS, RestartController, noStateError, type HandoverReply } from './restart.js';
+import type { SdNotifier } from './sd-notify.js';
 
 export const LVSD_VERSION = '0.1.0';
 
@@ -40,6 +43,12 @@ export interface SteeringBackend {
   status(): unknown;
   /** The socket filter for the same spec, or null to capture everything. */
   socketFilter(spec: SteeringSpec): Uint8Array | null;
+  /** start() replacing a stale table and its device chains in one transaction (restart.ts) */
+  replace?(spec: SteeringSpec, handover?: unknown): Promise<void>;
+  /** what the next daemon's replace() needs when this one hands over without removing steering */
+  handoverState?(): Record<string, unknown>;
+  /** packets the steering rules dropped so far (-1 unknown) */
+  droppedPackets?(): Promise<number>;
 }
 
 /** Source of the network model (rtnetlink mirror). */
@@ -70,6 +79,14 @@ export interface DaemonOptions {
   /** exit when the namespace has no non-loopback interface left */
   exitWhenNoInterfaces: boolean;
   logger: Logger;
+  /** save the table here and hand connections over through it (restart.ts); null: neither */
+  stateDir?: string | null;
+  /** SO_NETNS_COOKIE of the namespace, guarding the saved state against inode reuse */
+  netnsCookie?: string;
+  /** `lvsd --takeover`: take table and connections over from the daemon that runs now */
+  takeover?: boolean;
+  /** systemd notifications (READY, STOPPING, WATCHDOG) */
+  notifier?: SdNotifier | null;
 }
 
 /**
@@ -107,6 +124,13 @@ export class Daemon {
   private tableQueue: Promise<unknown> = Promise.resolve();
   private extension: DaemonExtension | null = null;
   private hadInterfaces = false;
+  /** restart support (null without a state directory) */
+  private readonly restart: RestartController | null;
+  /** capture waits until table and connections are restored */
+  private captureHeld = false;
+  private handingOver = false;
+  /** process exit status the daemon asks for (HANDOVER_EXIT_STATUS after a SIGUSR2 hand-over) */
+  exitCode = 0;
   readonly log: Logger;
   /** resolves when the daemon has fully stopped */
   readonly stopped: Promise<void>;
@@ -125,6 +149,15 @@ export class Daemon {
       if (!ok) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd failed to start; see its log');
     });
     this.ready.catch(() => {});
+    const dir = opts.stateDir ?? null;
+    this.restart = dir
+      ? new RestartController(
+          { call: (m) => this.call(m), log: this.log, steering: parts.steering },
+          dir,
+          opts.netnsCookie ?? '',
+        )
+      : null;
+    this.captureHeld = this.restart !== null;
   }
 
   /** Attach the extension before start(). */
@@ -135,27 +168,42 @@ export class Daemon {
   async start(): Promise<void> {
     const log = this.log;
     log.info('starting', { pid: process.pid, netns: netnsInode(), driver: this.opts.driver });
-    this.server = new ControlServer((r) => this.handle(r), this.parts.checkPeer, this.opts.controlAddress);
-    try {
-      await this.server.listen();
-    } catch (e) {
-      this.server = null;
-      if ((e as { code?: string }).code === 'EADDRINUSE')
-        throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd is already running in this network namespace');
-      throw e;
-    }
+    const takeover = this.opts.takeover === true && this.restart !== null;
+    // the control socket is the one-daemon lock; a takeover binds it once the old daemon let go
+    if (!takeover) await this.listen(0);
     try {
       await this.startWorker();
       if (this.parts.net) {
         await this.parts.net.start(() => this.onNetChange());
         await this.pushNet();
       }
-      if (this.parts.steering) {
-        const spec = (await this.call({ t: 'spec', id: 0 })) as SteeringSpec;
-        await this.parts.steering.start(spec);
-        this.steeringUp = true;
-        await this.call({ t: 'filter', id: 0, prog: this.parts.steering.socketFilter(spec) });
+      let steeringHandover: unknown;
+      if (this.restart) {
+        await this.restart.restoreTable();
+        let reply: HandoverReply | null = null;
+        if (takeover) {
+          try {
+            reply = await this.restart.requestHandover(this.opts.controlAddress);
+          } catch (e) {
+            if (!isNoDaemon(e)) throw e;
+            log.info('no running daemon to take over from; starting afresh');
+          }
+          await this.listen(10000);
+        }
+        steeringHandover = await this.restart.takeConnections(reply);
+        this.captureHeld = false;
+        if (this.parts.net) await this.pushNet();
+        await this.restart.captureStarted();
       }
+      if (this.parts.steering) {
+        const st = this.parts.steering;
+        const spec = (await this.call({ t: 'spec', id: 0 })) as SteeringSpec;
+        if (st.replace) await st.replace(spec, steeringHandover);
+        else await st.start(spec);
+        this.steeringUp = true;
+        await this.call({ t: 'filter', id: 0, prog: st.socketFilter(spec) });
+      }
+      if (this.restart) await this.restart.persist();
       if (this.extension) await this.extension.start();
     } catch (e) {
       log.error('start failed', { error: String(e) });
@@ -165,6 +213,67 @@ export class Daemon {
     }
     this.markReady(true);
     log.info('started', { control: this.opts.controlAddress.replace('\0', '@') });
+    const n = this.opts.notifier;
+    if (n?.enabled) {
+      n.notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=lvsd running`);
+      n.startWatchdog(() => this.workerAlive(n.watchdogUsec / 2000));
+    }
+  }
+
+  /** Bind the control socket; with waitMs > 0 retry while another daemon (the one handing over) holds it. */
+  private async listen(waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const server = new ControlServer((r) => this.handle(r), this.parts.checkPeer, this.opts.controlAddress);
+      try {
+        await server.listen();
+        this.server = server;
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
+        if (Date.now() >= deadline)
+          throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd is already running in this network namespace');
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** The data plane answered within ms (watchdog). */
+  private async workerAlive(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+    try {
+      return await Promise.race([this.call({ t: 'status', id: 0 }).then(() => true), timeout]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Graceful restart, old side: stop capturing, dump connections and table to the state directory and
+   * stop WITHOUT removing steering (restart.ts). `signal`: SIGUSR2, exit with HANDOVER_EXIT_STATUS so
+   * a supervisor starts the successor.
+   */
+  async handOver(reason: 'request' | 'signal'): Promise<HandoverReply> {
+    if (!this.restart) throw noStateError();
+    if (this.handingOver || this.stopping) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd is stopping');
+    await this.ready;
+    this.handingOver = true;
+    this.opts.notifier?.notify('STOPPING=1\nSTATUS=handing over');
+    try {
+      const reply = await this.restart.handOver();
+      this.server?.unlisten(); // the successor may bind @lvsd while we answer and stop
+      if (reason === 'signal') this.exitCode = HANDOVER_EXIT_STATUS;
+      setImmediate(() => void this.stop({ keepSteering: true }));
+      return reply;
+    } catch (e) {
+      // nothing was handed over: keep serving is impossible (capture stopped), so stop cleanly
+      this.log.error('hand-over failed', { error: String(e) });
+      setImmediate(() => void this.stop());
+      throw e;
+    }
   }
 
   private startWorker(): Promise<void> {
@@ -172,6 +281,9 @@ export class Daemon {
       driver: this.opts.driver,
       maxConns: this.opts.maxConns,
       batchSize: this.opts.batchSize,
+      // connections handed over by a daemon that already exited (SIGUSR2) wait with nothing
+      // capturing: start capturing sooner, with a cold JIT, rather than warm up first
+      ...(this.restart?.handoverPending() && !this.opts.takeover ? { warmup: false } : {}),
     };
     const w = new Worker(new URL('./dataplane-worker.js', import.meta.url), { workerData: workerOpts });
     this.worker = w;
@@ -225,16 +337,16 @@ export class Daemon {
   /** Send the mirror's model to the data plane, then follow up steering for changed local addresses. */
   private async pushNet(): Promise<void> {
     const net = this.parts.net;
-    if (!net || this.stopping) return;
+    if (!net || this.stopping || this.handingOver) return;
     // "left": a daemon started before the namespace got its interfaces waits for them
     const count = net.nonLoopbackCount();
     if (count > 0) this.hadInterfaces = true;
     if (this.opts.exitWhenNoInterfaces && count === 0 && this.hadInterfaces) {
       this.log.info('no non-loopback interface left in the namespace; exiting');
-      void this.stop();
+      void this.stop({ removeState: true });
       return;
     }
-    const capture = net.capture();
+    const capture = this.captureHeld ? [] : net.capture();
     const spec = (await this.call({
       t: 'net',
       id: 0,
@@ -256,7 +368,10 @@ export class Daemon {
   }
 
   private async handle(req: ControlRequest): Promise<unknown> {
+    if (req.cmd === 'handover') return this.handOver('request');
     await this.ready;
+    if (this.handingOver)
+      throw new LvsError('ERR_LVS_INVALID_ARGUMENT', 'lvsd is handing over to a new process; try again');
     switch (req.cmd) {
       case 'ping': {
         const r: PingResult = {
@@ -287,6 +402,7 @@ export class Daemon {
           control: { rejected: this.server?.rejected ?? 0 },
           dataplane: await this.call({ t: 'status', id: 0 }),
           steering: this.parts.steering?.status() ?? null,
+          ...(this.restart ? { restart: this.restart.status() } : {}),
           ...(this.extension ? { keepalived: this.extension.status() } : {}),
         };
       case 'services':
@@ -341,14 +457,21 @@ export class Daemon {
         await this.call({ t: 'filter', id: 0, prog: st.socketFilter(out.spec) });
       }
       this.log.info('table changed', { argv: args.argv, code: r.code });
+      await this.restart?.persist();
     }
     return { stdout: r.stdout, stderr: r.stderr, code: r.code };
   }
 
-  /** Ordered stop; safe to call more than once and from any state. */
-  stop(): Promise<void> {
+  /**
+   * Ordered stop; safe to call more than once and from any state. keepSteering: a hand-over leaves
+   * the nftables table to the successor; removeState: the namespace is gone, forget the saved table.
+   */
+  stop(opts: { keepSteering?: boolean; removeState?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
-      this.log.info('stopping');
+      this.log.info('stopping', opts);
+      this.opts.notifier?.stopWatchdog();
+      if (!opts.keepSteering) this.opts.notifier?.notify('STOPPING=1');
+      if (opts.removeState) this.restart?.removeState();
       const step = async (name: string, f: () => Promise<unknown> | unknown): Promise<void> => {
         try {
           await f();
@@ -358,7 +481,9 @@ export class Daemon {
       };
       await step('keepalived', () => this.extension?.stop());
       await step('control socket', () => this.server?.close());
-      await step('steering', () => (this.steeringUp ? this.parts.steering?.stop() : undefined));
+      await step('steering', () =>
+        this.steeringUp && !opts.keepSteering ? this.parts.steering?.stop() : undefined,
+      );
       this.steeringUp = false;
       await step('data plane', async () => {
         if (!this.worker) return;

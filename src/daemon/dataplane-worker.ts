@@ -3,7 +3,7 @@
  * thread's messages (worker-protocol.ts). Nothing here runs per packet.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DataPlane, type WakingDriver } from './dataplane.js';
+import { DataPlane, monotonicMs, type WakingDriver } from './dataplane.js';
 import { planeDeps } from './plane-deps.js';
 import { SyncManager } from '../sync/manager.js';
 import { servicesView } from './services-view.js';
@@ -12,6 +12,8 @@ import { AfPacketDriver } from '../io/afpacket.js';
 import { SLOT_SIZE_GSO } from '../packet/frame.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import { warmUpDataPlane } from './warmup.js';
+import { captureTable, restoreTable } from './persist.js';
+import { dumpConnections, restoreConnections } from './handover.js';
 
 function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   if (kind === 'memory') return new MemoryWire();
@@ -25,7 +27,7 @@ async function run(): Promise<void> {
   const post = (m: FromWorker): void => port.postMessage(m);
   // On real interfaces, have V8 compile the packet path before the first real packet (warmup.ts);
   // LVSD_NO_WARMUP=1 skips it (profiling the cold path). The in-memory driver is for tests: skipped.
-  if (opts.driver !== 'memory' && process.env['LVSD_NO_WARMUP'] !== '1') {
+  if (opts.driver !== 'memory' && opts.warmup !== false && process.env['LVSD_NO_WARMUP'] !== '1') {
     const w = warmUpDataPlane({ batchSize: opts.batchSize, slotSize: SLOT_SIZE_GSO });
     post({ t: 'log', level: 'debug', msg: 'data plane warmed up', fields: { ...w } });
   }
@@ -68,6 +70,18 @@ async function run(): Promise<void> {
         sync.close();
         plane.close();
         return null;
+      case 'table-save':
+        return captureTable(plane.director);
+      case 'table-restore': {
+        const r = restoreTable(plane.director, m.content, monotonicMs());
+        plane.commit();
+        return r;
+      }
+      case 'handover-dump':
+        plane.close(); // capture stops here: nothing moves after the dump
+        return dumpConnections(plane.director, monotonicMs());
+      case 'handover-restore':
+        return restoreConnections(plane.director, m.data, monotonicMs());
     }
   };
 

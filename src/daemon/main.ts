@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { Daemon, DEFAULT_DAEMON_OPTIONS, LVSD_VERSION, type DaemonParts } from './daemon.js';
 import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
-import { logFile } from './paths.js';
+import { logFile, stateDir } from './paths.js';
+import { SdNotifier } from './sd-notify.js';
+import { native } from '../io/native.js';
 import { KeepalivedRuntime, type KeepalivedDeps } from './keepalived.js';
 import {
   formatDiagnostic,
@@ -43,7 +45,16 @@ Options:
   --log-level LEVEL          debug, info, warn or error (default info)
   --no-steering              do not install nftables steering (the kernel also sees service traffic)
   --stay                     keep running when the namespace has no non-loopback interface
+  --takeover                 take table and connections over from the running daemon, which
+                             then exits (what 'lvsd restart' starts)
+  --no-persist               do not save or restore the table (nor hand connections over)
+
   -h, --help                 show this text
+
+Signals: SIGTERM/SIGINT stop (steering removed, saved table kept); SIGHUP reloads keepalived.conf;
+SIGUSR2 hands the connections over to the state directory and exits with status 75 without removing
+steering, for a supervisor (systemd: RestartForceExitStatus=75) to start the successor, which takes
+them over.
 
 keepalived mode (any of these options): run keepalived.conf's virtual servers and health checks
   -f, --use-file=FILE        configuration file (default ${DEFAULT_KEEPALIVED_CONF})
@@ -80,6 +91,8 @@ interface Parsed {
   noVrrp: boolean;
   help: boolean;
   version: boolean;
+  takeover: boolean;
+  persist: boolean;
 }
 
 /** option name -> [takes an argument: 'none' | 'required' | 'optional', canonical name] */
@@ -137,6 +150,8 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
     noVrrp: false,
     help: false,
     version: false,
+    takeover: false,
+    persist: true,
   };
   const apply = (name: string, arg: string | null): string | null => {
     if (name !== 'help' && name !== 'version') p.keepalived = true;
@@ -206,6 +221,12 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
         continue;
       case '--stay':
         p.stay = true;
+        continue;
+      case '--takeover':
+        p.takeover = true;
+        continue;
+      case '--no-persist':
+        p.persist = false;
         continue;
     }
     if (a.startsWith('--')) {
@@ -368,6 +389,19 @@ export async function runDaemon(argv: string[]): Promise<number> {
     logger.error('cannot initialise', { error: (e as Error).message });
     return 1;
   }
+  // the memory driver is for tests: nothing of it is worth keeping
+  const persist = p.persist && p.driver !== 'memory';
+  let cookie = '';
+  if (persist) {
+    try {
+      cookie = native.netnsCookie();
+    } catch (e) {
+      logger.warn('no SO_NETNS_COOKIE (Linux < 5.14?): saved state is guarded by the inode only', {
+        error: (e as Error).message,
+      });
+    }
+  }
+  const notifier = new SdNotifier({ send: (path, msg) => native.unixDgramSend(path, msg) });
   const daemon = new Daemon(
     {
       ...DEFAULT_DAEMON_OPTIONS,
@@ -376,6 +410,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
       // keepalived mode may start before the interfaces exist (boot), and must then stay
       exitWhenNoInterfaces: !p.stay && !p.keepalived && p.driver !== 'memory',
       logger,
+      stateDir: persist ? stateDir() : null,
+      netnsCookie: cookie,
+      takeover: p.takeover,
+      notifier: notifier.enabled ? notifier : null,
     },
     parts,
   );
@@ -407,6 +445,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     logger.info('signal', { signal: 'SIGHUP' });
     void runtime.reload().catch((e: unknown) => logger.error('reload failed', { error: String(e) }));
   });
+  process.on('SIGUSR2', () => {
+    logger.info('signal', { signal: 'SIGUSR2', action: 'hand over and exit 75' });
+    daemon
+      .handOver('signal')
+      .catch((e: unknown) => logger.error('SIGUSR2 hand-over failed', { error: String(e) }));
+  });
   try {
     await daemon.start();
   } catch (e) {
@@ -417,7 +461,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   if (p.pidFile) writePidFile(p.pidFile, logger);
   await daemon.stopped;
   if (p.pidFile) removePidFile(p.pidFile);
-  return 0;
+  return daemon.exitCode;
 }
 
 function writePidFile(file: string, logger: Logger): void {

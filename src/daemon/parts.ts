@@ -19,6 +19,12 @@ export function nftSteeringBackend(logger: Logger): SteeringBackend {
     applyRemovals: (spec: SteeringSpec) => nft.applyRemovals(spec),
     applyAdditions: (spec: SteeringSpec) => nft.applyAdditions(spec),
     stop: () => nft.stop(),
+    replace: (spec: SteeringSpec, handover?: unknown) => {
+      const o = (handover ?? {}) as { origReserved?: unknown };
+      return nft.replace(spec, typeof o.origReserved === 'string' ? o.origReserved : undefined);
+    },
+    handoverState: () => nft.handoverState(),
+    droppedPackets: () => nft.droppedPackets(),
     status: () => {
       const st = nft.state();
       const elements: Record<string, number> = {};

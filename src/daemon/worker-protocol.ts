@@ -1,4 +1,5 @@
 import type { LocalAddresses } from '../io/steering.js';
+import type { TableContent } from './persist.js';
 
 /**
  * Messages between the daemon's control thread and its data-plane worker. Every request carries an
@@ -19,7 +20,12 @@ export type ToWorker =
   | { t: 'filter'; id: number; prog: Uint8Array | null }
   | { t: 'status'; id: number }
   | { t: 'services'; id: number }
-  | { t: 'stop'; id: number };
+  | { t: 'stop'; id: number }
+  // restarts (persist.ts, handover.ts)
+  | { t: 'table-save'; id: number }
+  | { t: 'table-restore'; id: number; content: TableContent }
+  | { t: 'handover-dump'; id: number }
+  | { t: 'handover-restore'; id: number; data: Uint8Array };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -31,4 +37,6 @@ export interface WorkerOptions {
   driver: 'afpacket' | 'memory';
   maxConns: number;
   batchSize: number;
+  /** JIT warm-up before the first packet (default true; skipped when connections wait to be taken over) */
+  warmup?: boolean;
 }

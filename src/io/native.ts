@@ -135,6 +135,16 @@ export interface NativeAddon {
    * without IP_RECVTTL/IPV6_RECVHOPLIMIT), source family at 40, MSG_TRUNC (or 0) at 44.
    */
   recvFrom(fd: number, buf: Uint8Array, offset: number, length: number, meta: Uint8Array): number;
+  /**
+   * SO_NETNS_COOKIE (Linux 5.14) of the calling thread's network namespace, as a decimal string: a
+   * u64 never reused for another namespace, unlike the namespace's inode.
+   */
+  netnsCookie(): string;
+  /**
+   * Send one datagram to an AF_UNIX SOCK_DGRAM address: a path, or '@name' for an abstract one
+   * (sd_notify's NOTIFY_SOCKET). Returns bytes sent; throws on errors (ECONNREFUSED, ENOENT...).
+   */
+  unixDgramSend(path: string, msg: Uint8Array): number;
   /** The constants below as the C headers define them (tests compare). */
   readonly constants: Readonly<Record<string, number>>;
 }

@@ -365,6 +365,52 @@ export class NftSteering {
     await this.setReserved(spec.reservedPorts);
   }
 
+  /**
+   * Like start(), but the stale table (a crashed daemon's, or the one a graceful restart left in
+   * place) is replaced together with the device chains in ONE transaction: there is no moment in
+   * which a device has no steering chain and the kernel answers service traffic with resets.
+   * `origReserved` is the host's ip_local_reserved_ports before the previous daemon changed it (its
+   * handoverState()), so ours are not merged in twice. Falls back to start() when the one
+   * transaction fails (e.g. a device vanished meanwhile).
+   */
+  async replace(spec: SteeringSpec, origReserved?: string): Promise<void> {
+    const r = await this.run(
+      [this.nft, '-f', '-'],
+      createScript(spec) + spec.interfaces.map(deviceChain).join(''),
+      this.timeoutMs,
+    );
+    if (r.code !== 0) {
+      this.onWarning(`nft: one-transaction replace failed, replacing in two steps: ${r.stderr.trim()}`);
+      return this.start(spec);
+    }
+    const el = nftElements(spec);
+    this.elems = Object.fromEntries(Object.entries(el).map(([k, v]) => [k, new Set(v)])) as Elems;
+    this.devices = new Set(spec.interfaces);
+    if (this.reservePorts) {
+      this.origReserved = origReserved ?? (await this.readSysctl()).trim();
+      this.reserved = '';
+    }
+    await this.setReserved(spec.reservedPorts);
+  }
+
+  /** What the next daemon needs to take the table over (see replace()). */
+  handoverState(): { origReserved: string | null } {
+    return { origReserved: this.origReserved };
+  }
+
+  /**
+   * Packets dropped by the steering rules so far (sum of their counters), or -1 when the table
+   * cannot be listed. Across a graceful restart the difference between the old daemon's last and the
+   * new daemon's first reading is what arrived while nobody captured.
+   */
+  async droppedPackets(): Promise<number> {
+    const r = await this.run([this.nft, 'list', 'chain', 'netdev', NFT_TABLE, 'steer'], '', this.timeoutMs);
+    if (r.code !== 0) return -1;
+    let n = 0;
+    for (const m of r.stdout.matchAll(/counter packets (\d+)/g)) n += Number(m[1]);
+    return n;
+  }
+
   /** Steering for `next` minus what the kernel holds (run before the engine learns `next`'s deletions). */
   async applyRemovals(next: SteeringSpec): Promise<void> {
     const d = diffHeld(this.held(), this.devices, next);

@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
+import { stateDir } from '../../src/daemon/paths.js';
 
 const skip = netnsUnavailable();
 
@@ -72,8 +74,9 @@ test(
       assert.equal(d.sh('nft list tables'), '');
       assert.match(d.run('lvsd status').stderr, /not running/);
 
-      // SIGTERM: the same
-      d.sh('ipvsadm -A -t 10.71.0.100:80 -s rr');
+      // SIGTERM: the same. The table outlived the stop (restart.test.ts): `lvsd start` brings it back.
+      d.sh('lvsd start');
+      assert.match(d.sh('ipvsadm -S -n'), /^-A -t 10\.71\.0\.100:80 -s rr$/m, 'table restored');
       const [pid] = daemonPids(d);
       assert.ok(pid);
       process.kill(pid, 'SIGTERM');
@@ -81,7 +84,7 @@ test(
       assert.equal(d.sh('nft list tables'), '');
 
       // no non-loopback interface left: the daemon exits by itself
-      d.sh('ipvsadm -A -t 10.71.0.100:80 -s rr');
+      d.sh('lvsd start');
       assert.equal(daemonPids(d).length, 1);
       d.sh('ip link del eth0; ip link del eth1');
       await until('daemon exits without interfaces', () => daemonPids(d).length === 0);
@@ -125,6 +128,10 @@ test(
       const timeouts = d.sh('ipvsadm -L --timeout');
       d.sh('lvsd stop');
       assert.equal(d.sh('ipvsadm -S -n'), '', 'no daemon: empty table');
+      // a fresh daemon: the saved table (which `lvsd stop` keeps) removed, as after a reboot
+      const savedState = `${stateDir(fs.statSync(`/run/netns/${d.name}`).ino)}/table.json`;
+      assert.ok(fs.existsSync(savedState), savedState);
+      fs.rmSync(savedState);
       d.sh('ipvsadm -R', { input: saved });
       assert.equal(d.sh('ipvsadm -S -n'), saved);
       assert.equal(

@@ -1,0 +1,243 @@
+/**
+ * Connection hand-over across a graceful restart or upgrade (`lvsd restart`, SIGUSR2).
+ *
+ * The old daemon stops capturing, dumps its connection table as ip_vs_sync v1 messages
+ * (src/conn/sync-record.ts: the format a backup director restores from, so the hand-over needs no
+ * format of its own) into `<stateDir>/handover.bin` and exits without removing its nftables steering
+ * table: while no process captures, the kernel drops service traffic at netdev ingress instead of
+ * answering it with resets. The new daemon restores the table (persist.ts) and the connections, starts
+ * capturing, then replaces the steering table in one transaction.
+ *
+ * File: "LVSDHO1\n", u32 LE header length, header JSON (HandoverHeader), then messages, each a be16
+ * length and a v1 sync message. The file is consumed (removed) by the first daemon that reads it,
+ * whatever the outcome, so a hand-over is never applied twice.
+ *
+ * Connections v1 cannot carry (FullNAT: no local address field; mixed-family tunnels) are not handed
+ * over and are counted as skipped; their clients see the connection stall and reset.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Director } from '../core/director.js';
+import { buildTemplateKey, type TemplateKey } from '../conn/persistence.js';
+import { dumpTable, restoreMessage, type RestoreResolver, type SyncConn } from '../conn/sync-record.js';
+import { ADDR_C } from '../conn/table.js';
+import { CONN_F_FWD_MASK, CONN_F_MASQ } from '../conn/flags.js';
+import { SVC_F_PERSISTENT, type ServiceInfo } from '../core/services.js';
+import { writeFileAtomic } from './persist.js';
+
+export const HANDOVER_FILE = 'handover.bin';
+export const HANDOVER_VERSION = 1;
+const MAGIC = Buffer.from('LVSDHO1\n', 'latin1');
+/** Bigger messages than on the wire (fewer of them); a v1 message holds at most 255 records. */
+const DUMP_MAX_LEN = 0xffff;
+/** A hand-over file older than this is stale (its connections have long been reset by their peers). */
+export const HANDOVER_MAX_AGE_MS = 120_000;
+
+export interface HandoverHeader {
+  version: number;
+  /** SO_NETNS_COOKIE of the writer's namespace */
+  cookie: string;
+  pid: number;
+  /** Date.now() when capture stopped (the gap starts here) */
+  stoppedAt: number;
+  records: number;
+  skipped: number;
+  /** the steering backend's own hand-over data (e.g. the host's original reserved ports) */
+  steering?: unknown;
+}
+
+export interface DumpResult {
+  data: Uint8Array;
+  records: number;
+  skipped: number;
+}
+
+/** Every connection and template the v1 format carries, as length-prefixed messages (worker side). */
+export function dumpConnections(d: Director, nowMs: number): DumpResult {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const st = dumpTable(
+    d.conns,
+    nowMs,
+    0,
+    (msg) => {
+      const c = new Uint8Array(2 + msg.length);
+      c[0] = msg.length >>> 8;
+      c[1] = msg.length & 0xff;
+      c.set(msg, 2);
+      chunks.push(c);
+      total += c.length;
+    },
+    DUMP_MAX_LEN,
+  );
+  const data = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    data.set(c, o);
+    o += c.length;
+  }
+  return { data, records: st.records, skipped: st.skipped };
+}
+
+function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  const n = af === 6 ? 4 : 1;
+  for (let i = 0; i < n; i++) if (a[i]! >>> 0 !== b[i]! >>> 0) return false;
+  return true;
+}
+
+/**
+ * How restored records find their service and destination in this daemon's table: by address, since
+ * ids are per process. A record whose service or destination is gone gets no destination (-1), as a
+ * kernel backup creates it unbound; the engine then treats its packets as for an unavailable dest.
+ */
+export function directorResolver(d: Director): RestoreResolver {
+  const svcs = d.services.list();
+  const find = (af: number, vaddr: Uint32Array, vport: number, proto: number, fwmark: number) => {
+    let portAny: ServiceInfo | undefined;
+    for (const s of svcs) {
+      if (s.af !== af) continue;
+      if (fwmark !== 0) {
+        if (s.fwmark === fwmark) return s;
+        continue;
+      }
+      if (s.fwmark !== 0 || s.proto !== proto || !sameAddr(af, s.addr, vaddr)) continue;
+      if (s.port === vport) return s;
+      if (s.port === 0) portAny = s;
+    }
+    return portAny;
+  };
+  return {
+    destId(af, daddr, dport, vaddr, vport, proto, fwmark) {
+      const s = find(af, vaddr, vport, proto, fwmark);
+      if (!s) return -1;
+      for (const x of s.dests)
+        if (x.af === af && sameAddr(af, x.addr, daddr) && (x.port === dport || x.port === 0)) return x.id;
+      return -1;
+    },
+    svcId(af, vaddr, vport, proto, fwmark) {
+      return find(af, vaddr, vport, proto, fwmark)?.id ?? -1;
+    },
+    templateKey(r: SyncConn, key: TemplateKey) {
+      const s = find(r.af, r.vaddr, r.vport, r.protocol, r.fwmark);
+      if (!s || (s.flags & SVC_F_PERSISTENT) === 0) return false;
+      const v4 = s.af === 4;
+      buildTemplateKey(
+        key,
+        r.af,
+        r.protocol,
+        r.caddr,
+        0,
+        r.vaddr,
+        0,
+        s.port,
+        s.fwmark,
+        v4 ? s.netmask : 0,
+        v4 ? 0 : s.netmask,
+      );
+      return true;
+    },
+  };
+}
+
+export interface RestoreResult {
+  created: number;
+  updated: number;
+  /** table full */
+  failed: number;
+  /** malformed messages (skipped whole) */
+  bad: number;
+}
+
+/** Restore length-prefixed messages from dumpConnections into d (worker side). Never throws. */
+export function restoreConnections(d: Director, data: Uint8Array, nowMs: number): RestoreResult {
+  const res: RestoreResult = { created: 0, updated: 0, failed: 0, bad: 0 };
+  const resolver = directorResolver(d);
+  let o = 0;
+  while (o + 2 <= data.length) {
+    const len = (data[o]! << 8) | data[o + 1]!;
+    o += 2;
+    if (o + len > data.length) {
+      res.bad++;
+      break;
+    }
+    try {
+      const r = restoreMessage(d.conns, d.timeouts, data, o, len, resolver, nowMs, { markSync: false });
+      res.created += r.created;
+      res.updated += r.updated;
+      res.failed += r.failed;
+    } catch {
+      res.bad++;
+    }
+    o += len;
+  }
+  // NAT replies go to the client: have its next hop resolved (probed) before its first reply
+  // arrives, as the old daemon had learnt it from the client's first frame.
+  const t = d.conns;
+  const addr = new Uint32Array(4);
+  const seen = new Set<string>();
+  t.forEach((h) => {
+    if ((t.flags[h]! & CONN_F_FWD_MASK) !== CONN_F_MASQ) return;
+    t.readAddr(h, ADDR_C, addr, 0);
+    const k = `${t.af[h]}:${addr.join('.')}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    d.net.resolve(t.af[h]!, addr, 0);
+  });
+  return res;
+}
+
+/** Write the hand-over file (control thread). */
+export function writeHandover(dir: string, header: HandoverHeader, data: Uint8Array): string {
+  const h = Buffer.from(JSON.stringify(header), 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(h.length, 0);
+  const file = path.join(dir, HANDOVER_FILE);
+  writeFileAtomic(file, Buffer.concat([MAGIC, len, h, data]));
+  return file;
+}
+
+export type HandoverRead =
+  | { kind: 'none' }
+  | { kind: 'loaded'; header: HandoverHeader; data: Uint8Array }
+  | { kind: 'rejected'; reason: string };
+
+/**
+ * Read and remove the hand-over file. Rejected (and removed): another namespace's (cookie), too old,
+ * or malformed. Never throws.
+ */
+export function takeHandover(dir: string, cookie: string, nowMs = Date.now()): HandoverRead {
+  const file = path.join(dir, HANDOVER_FILE);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return { kind: 'none' };
+    return { kind: 'rejected', reason: `cannot read ${file}: ${(e as Error).message}` };
+  }
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    /* read already; a leftover is rejected by age next time */
+  }
+  if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
+    return { kind: 'rejected', reason: `${file}: not a hand-over file` };
+  const hlen = buf.readUInt32LE(MAGIC.length);
+  const hend = MAGIC.length + 4 + hlen;
+  if (hend > buf.length) return { kind: 'rejected', reason: `${file}: truncated header` };
+  let header: HandoverHeader;
+  try {
+    header = JSON.parse(buf.subarray(MAGIC.length + 4, hend).toString('utf8')) as HandoverHeader;
+  } catch (e) {
+    return { kind: 'rejected', reason: `${file}: bad header: ${(e as Error).message}` };
+  }
+  if (typeof header !== 'object' || header === null || header.version !== HANDOVER_VERSION)
+    return { kind: 'rejected', reason: `${file}: unknown version` };
+  if (header.cookie !== cookie) return { kind: 'rejected', reason: `${file}: written in another namespace` };
+  if (typeof header.stoppedAt !== 'number' || nowMs - header.stoppedAt > HANDOVER_MAX_AGE_MS)
+    return { kind: 'rejected', reason: `${file}: stale (written ${nowMs - header.stoppedAt} ms ago)` };
+  return {
+    kind: 'loaded',
+    header,
+    data: new Uint8Array(buf.buffer, buf.byteOffset + hend, buf.length - hend),
+  };
+}
