@@ -178,6 +178,30 @@ export function savedServiceKeys(saved: string): Set<string> {
   return keys;
 }
 
+/**
+ * Destinations of `ipvsadm -S -n` (lines `-a <target> -r <rs> ...`) as `<target> -r <rs>` keys, the
+ * same shape the runtime's own `-a` lines have.
+ */
+export function savedDestKeys(saved: string): Set<string> {
+  const keys = new Set<string>();
+  for (const line of saved.split('\n')) {
+    const w = line.trim().split(/\s+/);
+    if (w[0] !== '-a') continue;
+    const r = w.indexOf('-r');
+    if (r < 2 || r + 1 >= w.length) continue;
+    keys.add(`${w.slice(1, r).join(' ')} -r ${w[r + 1]}`);
+  }
+  return keys;
+}
+
+/** `-a <target> -r <rs> ...` -> `<target> -r <rs>`, or null for any other line. */
+function destLineKey(line: string): string | null {
+  const w = line.split(' ');
+  if (w[0] !== '-a' && w[0] !== '-e') return null;
+  const r = w.indexOf('-r');
+  return r < 2 || r + 1 >= w.length ? null : `${w.slice(1, r).join(' ')} -r ${w[r + 1]}`;
+}
+
 function levelOf(l: string): LogLevel {
   return l === 'debug' || l === 'warn' || l === 'error' ? l : l === 'warning' ? 'warn' : 'info';
 }
@@ -285,9 +309,12 @@ export class KeepalivedRuntime {
     const c = l.config;
     const lines: string[] = [];
     if (c.global.lvsFlush) lines.push('-C');
-    const existing = c.global.lvsFlush
-      ? new Set<string>()
-      : savedServiceKeys((await this.table.ipvsadm(['-S', '-n'])).stdout);
+    // The table may already hold services and destinations: restored after a restart of lvsd (the
+    // kernel's IPVS table outlives keepalived the same way). Existing ones are edited, not re-added,
+    // so connections handed over to this process keep their destinations.
+    const saved = c.global.lvsFlush ? '' : (await this.table.ipvsadm(['-S', '-n'])).stdout;
+    const existing = savedServiceKeys(saved);
+    const existingDests = savedDestKeys(saved);
     const timeouts = this.timeoutsLine(c);
     if (timeouts) lines.push(timeouts);
     const wanted = servicesOfConfig(c);
@@ -300,7 +327,26 @@ export class KeepalivedRuntime {
     this.health = this.deps.createHealth(this.actions(), (level, msg, fields) =>
       this.log.log(levelOf(level), msg, fields),
     );
-    await this.deferred('initial destinations', () => this.health!.start(c));
+    await this.deferred(
+      'initial destinations',
+      () => this.health!.start(c),
+      (lines) => {
+        // upsert what the table already has; remove a restored destination of our services that
+        // the health checker does not want now (removed from the file, or alpha and not yet up)
+        const wantedDests = new Set<string>();
+        const out = lines.map((l) => {
+          const k = destLineKey(l);
+          if (k === null) return l;
+          wantedDests.add(k);
+          return l.startsWith('-a ') && existingDests.has(k) ? `-e ${l.slice(3)}` : l;
+        });
+        for (const k of existingDests) {
+          const target = k.slice(0, k.indexOf(' -r '));
+          if (wanted.has(target) && !wantedDests.has(k)) out.push(`-d ${k}`);
+        }
+        return out;
+      },
+    );
     this.started = true;
     this.loadedAt = new Date().toISOString();
     this.log.info('keepalived configuration running', {
@@ -323,12 +369,16 @@ export class KeepalivedRuntime {
   }
 
   /** Run `f` with actions queued, then apply them all as one -R. */
-  private async deferred(what: string, f: () => Promise<void>): Promise<void> {
+  private async deferred(
+    what: string,
+    f: () => Promise<void>,
+    rewrite: (lines: string[]) => string[] = (l) => l,
+  ): Promise<void> {
     this.batch = [];
     try {
       await f();
     } finally {
-      const lines = this.batch;
+      const lines = rewrite(this.batch);
       this.batch = null;
       await this.runLogged(what, lines);
     }

@@ -185,6 +185,30 @@ test('lvs_flush clears the table first; without it an existing service is edited
   }
 });
 
+test('a table restored before start (lvsd restart) is upserted: existing destinations edited, stale ones removed', async () => {
+  const cfg = config([
+    vs(ipTarget('10.0.0.1', 80), {
+      scheduler: 'rr',
+      realServers: [rs('10.0.1.1', 80, { weight: 3 }), rs('10.0.1.2', 80)],
+    }),
+  ]);
+  const h = await harness(cfg, { attach: false });
+  try {
+    // what the restored table holds: one destination still in the file (old weight), one removed from it
+    await h.daemon.ipvsadm(['-A', '-t', '10.0.0.1:80', '-s', 'rr']);
+    await h.daemon.ipvsadm(['-a', '-t', '10.0.0.1:80', '-r', '10.0.1.1:80', '-m', '-w', '1']);
+    await h.daemon.ipvsadm(['-a', '-t', '10.0.0.1:80', '-r', '10.0.1.9:80', '-m', '-w', '1']);
+    await h.runtime.start();
+    const save = await h.save();
+    assert.ok(save.includes('-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3'), save);
+    assert.ok(save.includes('-a -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 1'), save);
+    assert.ok(!save.includes('10.0.1.9'), save);
+  } finally {
+    await h.runtime.stop();
+    await h.stop();
+  }
+});
+
 test('health actions: add/edit/delete reach every service of a group virtual server', async () => {
   const group = vs({ type: 'group', group: 'g' }, { scheduler: 'rr', realServers: [rs('10.0.1.1', 80)] });
   const groups = [
