@@ -47,7 +47,10 @@ lb_start() {
     nsx $NS_DIR node --cpu-prof --cpu-prof-dir="$LVSD_CPU_PROF" "$LVSD_ROOT/bin/lvsd" > $RUN/lb/lvsd-fg.log 2>&1 &
     for _ in $(seq 50); do lvsd_ns $NS_DIR lvsd status >/dev/null 2>&1 && break; sleep 0.2; done
   fi
+  # -C first: lvsd restores the table it saved when it last ran in this namespace (issue 5), as a
+  # kernel keeps its IPVS table; the contender wants exactly its own table
   lvsd_ns $NS_DIR ipvsadm -R <<TABLE
+-C
 -A -t $VIP:$HTTP_PORT -s rr
 -a -t $VIP:$HTTP_PORT -r ${RS_IPS[0]}:$HTTP_PORT -$LVSD_FWD -w 1
 -a -t $VIP:$HTTP_PORT -r ${RS_IPS[1]}:$HTTP_PORT -$LVSD_FWD -w 1
@@ -65,6 +68,8 @@ lb_stop() {
   local keep=${OUTDIR:-$RUN/lb}/${C:-lvsd}.${REP:-0}
   lvsd_ns $NS_DIR ipvsadm -L -n --stats > $keep.ipvsadm-stats.txt 2>&1
   lvsd_ns $NS_DIR lvsd status > $keep.lvsd-status.txt 2>&1
+  # empty the table first so the next contender's daemon does not restore it
+  lvsd_ns $NS_DIR ipvsadm -C >/dev/null 2>&1
   lvsd_ns $NS_DIR lvsd stop >/dev/null 2>&1 || kill_pidfile $RUN/lb/lvsd.pid
   rm -f $RUN/lb/lvsd.pid
   if [ "$LVSD_FWD" = g ]; then

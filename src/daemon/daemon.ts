@@ -22,6 +22,7 @@ import {
   type PingResult,
 } from '../control/protocol.js';
 import { LvsError } from '../errors.js';
+import { formatAddress, parseAddress } from '../packet/addr.js';
 import { Logger } from './log.js';
 import { netnsInode } from './paths.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
@@ -326,6 +327,32 @@ export class Daemon {
       this.calls.set(id, { resolve, reject });
       w.postMessage(msg);
     });
+  }
+
+  /**
+   * Resolve true once the network mirror has every address of `addresses` and the steering update
+   * that followed it is applied (VRRP announces a VIP only then), or false after `timeoutMs`.
+   */
+  async waitLocalAddresses(addresses: string[], timeoutMs = 2000): Promise<boolean> {
+    const net = this.parts.net;
+    if (!net) return true;
+    const canon = (a: string): string => {
+      const p = parseAddress(a);
+      return p ? formatAddress(p.af, p.words) : a;
+    };
+    const wanted = addresses.map(canon);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = net.local();
+      const have = new Set([...(l.addrs4 ?? []), ...(l.addrs6 ?? [])].map((a) => canon(String(a))));
+      if (wanted.every((a) => have.has(a))) {
+        // the change that brought them queued its steering update on netSync
+        await this.netSync;
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   private onNetChange(): void {

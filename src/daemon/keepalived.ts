@@ -48,6 +48,34 @@ export interface KeepalivedDeps {
   load(file: string, opts: { configId?: string }): LoadResult;
   hasVrrpAddresses(c: KeepalivedConfig): boolean;
   createHealth(actions: IpvsActions, log: HealthLog): HealthLike;
+  /** VRRP for the file's vrrp_instance blocks (src/vrrp); absent = lvsd cannot run VRRP here */
+  createVrrp?(c: KeepalivedConfig): VrrpLike;
+}
+
+/** What the runtime needs of a VrrpManager. */
+export interface VrrpLike {
+  start(): Promise<void>;
+  /** priority-0 adverts, VIPs removed */
+  stop(): Promise<void>;
+  status(): unknown;
+}
+
+/**
+ * ipvsadm commands that start the connection sync daemons of `lvs_sync_daemon` (reference §1.2):
+ * both roles run, as two kernel directors with `--start-daemon master` and `backup` on each do, so
+ * whichever node holds the VIPs sends its connections and the other installs them. The sync id
+ * defaults to the VRID of the named instance (0 without one).
+ */
+export function syncDaemonCommands(c: KeepalivedConfig): string[] {
+  const s = c.global.lvsSyncDaemon;
+  if (!s) return [];
+  const inst = s.vrrpInstance ? c.vrrpInstances.find((i) => i.name === s.vrrpInstance) : undefined;
+  const id = s.syncId ?? inst?.virtualRouterId ?? 0;
+  const opts = ['--mcast-interface', s.interface, '--syncid', String(id)];
+  if (s.maxlen !== undefined) opts.push('--sync-maxlen', String(s.maxlen));
+  opts.push('--mcast-group', s.group, '--mcast-port', String(s.port));
+  if (s.ttl !== undefined) opts.push('--mcast-ttl', String(s.ttl));
+  return [['--start-daemon', 'master', ...opts].join(' '), ['--start-daemon', 'backup', ...opts].join(' ')];
 }
 
 /** The daemon's serialized ipvsadm entry point. */
@@ -214,6 +242,7 @@ interface Installed {
 export class KeepalivedRuntime {
   private config: KeepalivedConfig | null = null;
   private health: HealthLike | null = null;
+  private vrrp: VrrpLike | null = null;
   /** installed services by key */
   private services = new Map<string, ServiceSpec>();
   /** services each virtual server's actions apply to, by VS name */
@@ -265,16 +294,18 @@ export class KeepalivedRuntime {
         error: `cannot load ${this.opts.file}${diagnostics.length ? `: ${diagnostics[diagnostics.length - 1]}` : ''}`,
       };
     if (this.deps.hasVrrpAddresses(r.config)) {
+      if (this.deps.createVrrp && !this.opts.noVrrp)
+        return { config: r.config, diagnostics, exitCode: r.exitCode };
       if (!this.opts.noVrrp)
         return {
           config: null,
           diagnostics,
           exitCode: r.exitCode,
           error:
-            `${this.opts.file}: vrrp_instance blocks carry virtual addresses (virtual_ipaddress), but lvsd ` +
-            'does not run VRRP yet, so nobody would add those addresses and their services would be ' +
-            'unreachable. Configure the addresses another way and start lvsd with --no-vrrp, or keep ' +
-            'keepalived for VRRP.',
+            `${this.opts.file}: vrrp_instance blocks carry virtual addresses (virtual_ipaddress), but this ` +
+            'lvsd does not run VRRP (no VRRP support given to the runtime), so nobody would add those ' +
+            'addresses and their services would be unreachable. Configure the addresses another way ' +
+            'and start lvsd with --no-vrrp, or keep keepalived for VRRP.',
         };
       this.log.warn('--no-vrrp: vrrp_instance blocks are ignored; their virtual addresses are not managed');
     }
@@ -347,7 +378,16 @@ export class KeepalivedRuntime {
         return out;
       },
     );
+    for (const cmd of syncDaemonCommands(c)) {
+      const r = await this.table.ipvsadm(cmd.split(' '));
+      if (r.code !== 0) this.log.warn('lvs_sync_daemon: ipvsadm ' + cmd, { error: r.stderr.trim() });
+    }
     this.started = true;
+    // VRRP last: a VIP arrives (and is announced) only when its services and servers are in place
+    if (c.vrrpInstances.length > 0 && !this.opts.noVrrp && this.deps.createVrrp) {
+      this.vrrp = this.deps.createVrrp(c);
+      await this.vrrp.start();
+    }
     this.loadedAt = new Date().toISOString();
     this.log.info('keepalived configuration running', {
       file: this.opts.file,
@@ -494,6 +534,15 @@ export class KeepalivedRuntime {
     const vsServices = this.byVs(next);
     for (const [name, svcs] of this.vsServices) if (!vsServices.has(name)) vsServices.set(name, svcs);
     this.vsServices = vsServices;
+    const vrrpOf = (k: KeepalivedConfig): string =>
+      JSON.stringify(
+        [k.vrrpInstances, k.vrrpScripts, k.vrrpSyncGroups, k.global.lvsSyncDaemon],
+        (key, v: unknown) => (key === 'loc' ? undefined : v),
+      );
+    if (this.vrrp && vrrpOf(next) !== vrrpOf(this.config))
+      this.log.warn(
+        'reload: vrrp_instance, vrrp_script, vrrp_sync_group and lvs_sync_daemon changes take effect at the next restart (lvsd restart keeps connections)',
+      );
     this.config = next;
     // 2. destinations
     try {
@@ -524,6 +573,12 @@ export class KeepalivedRuntime {
     if (!this.started) return;
     this.started = false;
     await this.reloading;
+    // VRRP first: priority 0 hands the VIPs to a backup at once, while this director still forwards
+    try {
+      await this.vrrp?.stop();
+    } catch (e) {
+      this.log.warn('VRRP stop failed', { error: String(e) });
+    }
     try {
       await this.health?.stop();
     } catch (e) {
@@ -538,6 +593,7 @@ export class KeepalivedRuntime {
       configFile: this.opts.file,
       ...(this.opts.configId !== undefined ? { configId: this.opts.configId } : {}),
       noVrrp: this.opts.noVrrp,
+      vrrp: this.vrrp?.status() ?? null,
       loadedAt: this.loadedAt,
       lastReload: this.lastReload,
       virtualServers: (c?.virtualServers ?? []).map((vs) => ({

@@ -27,6 +27,7 @@ import {
   type KeepalivedConfig,
 } from '../config/index.js';
 import { HealthManager } from '../health/index.js';
+import { VrrpManager } from '../vrrp/manager.js';
 import { ControlClient, isNoDaemon } from '../control/client.js';
 import type { PingResult } from '../control/protocol.js';
 
@@ -66,8 +67,8 @@ keepalived mode (any of these options): run keepalived.conf's virtual servers an
   -i, --config-id=ID         id for @ID conditional lines (default: first part of the host name)
   -d, --dump-conf            log a summary of the configuration at start
   -v, --version              print the version
-      --no-vrrp              run although vrrp_instance blocks carry virtual addresses: lvsd does not
-                             run VRRP yet, so those addresses must be configured another way
+      --no-vrrp              do not run the file's vrrp_instance blocks (keepalived's --check mode):
+                             their virtual addresses must then be configured another way
   Accepted and ignored: -S/--log-facility N, -R/--dont-respawn, -C/--check, -I/--dont-release-ipvs.
   SIGHUP or 'lvsd reload' re-reads the file; a file that does not load changes nothing.
 `;
@@ -287,11 +288,8 @@ export function configTest(p: Parsed): number {
   const deps = keepalivedDeps();
   const r = deps.load(p.file, p.configId !== undefined ? { configId: p.configId } : {});
   const lines = r.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
-  let note = '';
-  if (r.config && deps.hasVrrpAddresses(r.config) && !p.noVrrp)
-    note = `lvsd: note: vrrp_instance blocks carry virtual addresses; lvsd runs this file only with --no-vrrp\n`;
-  if (p.configTestLog) fs.writeFileSync(p.configTestLog, lines + note);
-  else process.stderr.write(lines + note);
+  if (p.configTestLog) fs.writeFileSync(p.configTestLog, lines);
+  else process.stderr.write(lines);
   return r.exitCode;
 }
 
@@ -418,6 +416,21 @@ export async function runDaemon(argv: string[]): Promise<number> {
     parts,
   );
   if (deps) {
+    // VRRP moves the VIPs; a VIP is announced only once steering takes its service traffic
+    deps.createVrrp = (c) => {
+      const m = new VrrpManager(c, {
+        log: (level, message) => logger.log(level, message),
+        afterVipsAdded: async (instance, addresses) => {
+          if (!(await daemon.waitLocalAddresses(addresses)))
+            logger.warn('VRRP: steering did not take the new VIPs within 2 s; announcing anyway', {
+              instance,
+              addresses,
+            });
+        },
+      });
+      m.onVipChange((instance, vips, held) => logger.info('VRRP addresses', { instance, vips, held }));
+      return m;
+    };
     const file = path.resolve(p.file);
     runtime = new KeepalivedRuntime(
       { file, ...(p.configId !== undefined ? { configId: p.configId } : {}), noVrrp: p.noVrrp },

@@ -86,6 +86,12 @@ export interface VrrpManagerDeps {
   exec?: ScriptExecutor;
   /** watch rtnetlink for link changes (default true) */
   watchLinks?: boolean;
+  /**
+   * Awaited after an instance's VIPs were added and before they are announced (gratuitous ARP /
+   * NA): the director uses it to wait until its steering takes the VIPs' service traffic, so the
+   * first packets a client sends after the announcement are not answered by the kernel with resets.
+   */
+  afterVipsAdded?: (instance: string, addresses: string[]) => Promise<void>;
 }
 
 /** Default executor: spawn argv (no shell), SIGTERM at the timeout, SIGKILL 2 s later. */
@@ -145,6 +151,7 @@ export class VrrpManager {
   private readonly interfacesOf: () => Map<string, InterfaceInfo>;
   private readonly exec: ScriptExecutor;
   private readonly watchLinks: boolean;
+  private readonly afterVipsAdded: VrrpManagerDeps['afterVipsAdded'];
   private readonly runtimes: Runtime[] = [];
   private readonly receivers = new Map<string, VrrpReceiver>();
   private readonly senders = new Map<string, VrrpSender>();
@@ -169,6 +176,7 @@ export class VrrpManager {
     this.interfacesOf = deps.interfaces ?? readInterfaces;
     this.exec = deps.exec ?? spawnExecutor;
     this.watchLinks = deps.watchLinks ?? true;
+    this.afterVipsAdded = deps.afterVipsAdded;
   }
 
   /** Called after the kernel gained (held = true) or lost an instance's virtual addresses. */
@@ -328,7 +336,11 @@ export class VrrpManager {
       sendAdvert: (priority) => this.sendAdvert(rt, priority),
       addVips: () => this.queue(rt, () => this.addAddresses(rt)),
       removeVips: () => this.queue(rt, () => this.removeAddresses(rt, false)),
-      gratuitous: (count) => this.gratuitous(rt, count),
+      // announced after the address operations queued before (and the steering wait in them)
+      gratuitous: (count) =>
+        this.queue(rt, async () => {
+          if (rt.machine.state === 'MASTER') this.gratuitous(rt, count);
+        }),
       notify: (state, priority) => this.notify(rt, state, priority),
     });
     this.runtimes.push(rt);
@@ -523,6 +535,11 @@ export class VrrpManager {
       }
     }
     rt.held = true;
+    if (this.afterVipsAdded)
+      await this.afterVipsAdded(
+        rt.cfg.name,
+        rt.vips.map((v) => v.address),
+      );
     this.log('info', `(${rt.cfg.name}) virtual addresses added: ${rt.vipStrings.join(' ')}`);
     this.emit(rt, true);
   }

@@ -457,7 +457,7 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     });
   });
 
-  it('without -n lvsd detaches and runs; a file with VIPs needs --no-vrrp; lvsd reload of a broken file changes nothing', async () => {
+  it('without -n lvsd detaches and runs; lvsd reload of a broken file changes nothing; vrrp_instance VIPs are run by VRRP', async () => {
     // a missing file: the daemon does not start, exit 1 with the reason
     const missing = director.run(`lvsd -f ${lab.file('nope.conf')} -n`, { timeoutMs: 30000 });
     assert.equal(missing.status, 1, missing.stdout + missing.stderr);
@@ -498,16 +498,37 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
       }
     });
     assert.equal(fs.existsSync(pidFile), false, 'pid file left behind');
-    // VIPs in a vrrp_instance without --no-vrrp: refused with the reason, exit 1
+    // a vrrp_instance with VIPs: lvsd runs VRRP itself and, alone on the segment, becomes MASTER
+    // after the master-down interval (3 x advert + skew, keepalived-reference.md §3.4), adds the
+    // VIP with its label, and removes it again on a clean stop (after a priority-0 advert)
+    const VIP2 = '10.93.0.101';
     const vrrp = writeConf(
       conf() +
-        'vrrp_instance VI_1 {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 100\n' +
-        `  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`,
+        'vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n' +
+        `  advert_int 1\n  virtual_ipaddress {\n    ${VIP2}/24 dev eth0 label eth0:vip\n  }\n}\n`,
     );
-    const refused = director.run(`lvsd -f ${vrrp} -n`, { timeoutMs: 30000 });
-    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, /VRRP.*--no-vrrp/s);
-    assert.equal(status(), null, 'a daemon is running after the refusal');
+    const withVrrp = director.run(`lvsd -f ${vrrp}`, { timeoutMs: 30000 });
+    assert.equal(withVrrp.status, 0, withVrrp.stdout + withVrrp.stderr);
+    const hasVip2 = (): boolean => director.sh('ip -4 addr show dev eth0').includes(`${VIP2}/24`);
+    assert.equal(hasVip2(), false, 'the VIP is added before the instance is MASTER');
+    await withDiag(() =>
+      until('VRRP to take the VIP', () => hasVip2() && /eth0:vip/.test(director.sh('ip -4 addr show dev eth0')), 15000),
+    );
+    const vs = director.run('lvsd status --json', { timeoutMs: 10000 });
+    const vrrpStatus = (JSON.parse(vs.stdout) as { keepalived: { vrrp: { instance: string; state: string }[] } })
+      .keepalived.vrrp;
+    assert.deepEqual(
+      vrrpStatus.map((v) => [v.instance, v.state]),
+      [['VI_1', 'MASTER']],
+    );
+    assert.equal(director.run('lvsd stop', { timeoutMs: 15000 }).status, 0);
+    await until('the VIP to be removed at stop', () => !hasVip2(), 10000);
+    // --no-vrrp: the instance does not run; the address stays unmanaged
+    const noVrrp = director.run(`lvsd -f ${vrrp} --no-vrrp`, { timeoutMs: 30000 });
+    assert.equal(noVrrp.status, 0, noVrrp.stdout + noVrrp.stderr);
+    await sleep(4500);
+    assert.equal(hasVip2(), false, '--no-vrrp added the VIP');
+    assert.equal(director.run('lvsd stop', { timeoutMs: 15000 }).status, 0);
   });
 
   it('started before the namespace has interfaces, it keeps running and captures them when they come', async () => {
