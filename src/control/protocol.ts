@@ -13,14 +13,7 @@ export const CONTROL_ADDRESS = '\0lvsd';
 export const MAX_LINE = 64 * 1024 * 1024;
 
 export type ControlCommand =
-  | 'ping'
-  | 'ipvsadm'
-  | 'status'
-  | 'stop'
-  | 'fwmark'
-  | 'services'
-  | 'reload'
-  | 'handover';
+  'ping' | 'ipvsadm' | 'status' | 'stop' | 'fwmark' | 'services' | 'reload' | 'handover';
 
 export interface ControlRequest {
   id: number;

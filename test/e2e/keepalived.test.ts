@@ -511,12 +511,17 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
     assert.equal(withVrrp.status, 0, withVrrp.stdout + withVrrp.stderr);
     const hasVip2 = (): boolean => director.sh('ip -4 addr show dev eth0').includes(`${VIP2}/24`);
     assert.equal(hasVip2(), false, 'the VIP is added before the instance is MASTER');
-    await withDiag(() =>
-      until('VRRP to take the VIP', () => hasVip2() && /eth0:vip/.test(director.sh('ip -4 addr show dev eth0')), 15000),
-    );
+    await withDiag(async () => {
+      await until(
+        'VRRP to take the VIP',
+        () => hasVip2() && /eth0:vip/.test(director.sh('ip -4 addr show dev eth0')),
+        15000,
+      );
+    });
     const vs = director.run('lvsd status --json', { timeoutMs: 10000 });
-    const vrrpStatus = (JSON.parse(vs.stdout) as { keepalived: { vrrp: { instance: string; state: string }[] } })
-      .keepalived.vrrp;
+    const vrrpStatus = (
+      JSON.parse(vs.stdout) as { keepalived: { vrrp: { instance: string; state: string }[] } }
+    ).keepalived.vrrp;
     assert.deepEqual(
       vrrpStatus.map((v) => [v.instance, v.state]),
       [['VI_1', 'MASTER']],
