@@ -266,6 +266,10 @@ export class VrrpReceiver {
 }
 
 /** The send side: adverts leave from `source` on the interface with TTL / hop limit 255. */
+/** linux/in.h, linux/in6.h */
+const IP_FREEBIND = 15;
+const IPV6_FREEBIND = 78;
+
 export class VrrpSender {
   readonly fd: number;
   readonly source: Uint8Array;
@@ -285,6 +289,11 @@ export class VrrpSender {
     try {
       native.setFilter(this.fd, DROP_ALL);
       native.setsockoptBytes(this.fd, SOL_SOCKET, SO_BINDTODEVICE, nameBytes(ifname));
+      // IP_FREEBIND / IPV6_FREEBIND (Linux 4.15): bind even while the address is tentative (IPv6
+      // DAD right after the link came up) or not yet assigned (boot order); adverts sent before
+      // it is usable fail and are logged, later ones go out
+      if (family === 4) native.setsockoptInt(this.fd, IPPROTO_IP, IP_FREEBIND, 1);
+      else native.setsockoptInt(this.fd, IPPROTO_IPV6, IPV6_FREEBIND, 1);
       native.bindInet(this.fd, src, 0, family === 6 ? ifindex : 0);
       if (family === 4) {
         native.setsockoptBytes(this.fd, IPPROTO_IP, IP_MULTICAST_IF, ipMreqn(null, ifindex));

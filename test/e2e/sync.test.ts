@@ -295,6 +295,11 @@ describe('connection sync: failover of established NAT streams', { skip: skip ??
     dirC.sh('ipvsadm --start-daemon backup --mcast-interface eth1 --syncid 7');
     await withDiag(async () => {
       await until('the table on dirC', () => (connStates(dirC)['ESTABLISHED'] ?? 0) >= STREAMS, 5000);
+      // both directors run a master and both answer the request; dirA's answer can fill dirC's
+      // table before dirB's paced one is complete, so wait for dirB's count as well
+      await until('dirB to serve the resync', () => served() - before >= STREAMS, 5000).catch(
+        () => undefined,
+      );
       assert.ok(served() - before >= STREAMS, `dirB sent ${served() - before} records by resync`);
       assert.match(dirC.sh('lvsd status'), /resync +requestsSent=1 completed=[1-9]/);
     });
