@@ -219,10 +219,14 @@ function nsOf(short: string): Netns {
  * Continuous HTTP from the client: one request at a time, each a new connection, logging
  * "<start ns> <body or FAIL>" per request.
  */
+/**
+ * One curl after another from the client (t = its start). --max-time 3: a SYN the loaded 2-core
+ * machine delays is retransmitted after 1 s; that is a slow request, not a failed one.
+ */
 function traffic(name: string): { stop: () => Promise<{ t: number; body: string }[]> } {
   const out = lab.file(`${name}.log`);
   const child = client.spawn(
-    `exec sh -c 'while :; do t=$(date +%s%N); b=$(curl -s --max-time 1 -H "Connection: close" http://${VIP}/ || echo FAIL); echo "$t \${b:-FAIL}"; sleep 0.05; done' > ${out}`,
+    `exec sh -c 'while :; do t=$(date +%s%N); b=$(curl -s --max-time 3 -H "Connection: close" http://${VIP}/ || echo FAIL); echo "$t \${b:-FAIL}"; sleep 0.05; done' > ${out}`,
   );
   return {
     stop: async () => {

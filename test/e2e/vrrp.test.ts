@@ -505,6 +505,9 @@ test(
         (await waitFor(() => holds(s.a, s.vip) && !holds(s.k, s.vip), 9000)) >= 0,
         `lvsd not master${d()}`,
       );
+      // keepalived logs the advert when it processes it; under load that can lag our MASTER by an
+      // advert interval or two
+      await waitFor(() => /higher priority 150/.test(ka.tail()), 5000);
       assert.match(
         ka.tail(),
         /higher priority 150/,
