@@ -2,6 +2,7 @@
  * Hand-made keepalived.conf models for the runtime's tests (the parser is tested on its own), a
  * memory-driver Daemon to run them on, and a scripted health checker.
  */
+import { defaultGlobalDefs } from '../../src/config/keywords-global.js';
 import type {
   GlobalDefs,
   KeepalivedConfig,
@@ -68,31 +69,7 @@ export function ipTarget(address: string, port: number): VirtualServer['target']
 }
 
 export function globalDefs(o: Partial<GlobalDefs> = {}): GlobalDefs {
-  return {
-    notificationEmail: [],
-    smtpConnectTimeout: 30,
-    enableScriptSecurity: false,
-    checkerLogAllFailures: false,
-    rsInitNotifies: false,
-    lvsFlush: false,
-    lvsFlushOnStop: false,
-    vrrpMcastGroup4: '224.0.0.18',
-    vrrpMcastGroup6: 'ff02::12',
-    vrrpVersion: 2,
-    vrrpGarpMasterDelay: 5,
-    vrrpGarpMasterRepeat: 5,
-    vrrpGarpMasterRefresh: 0,
-    vrrpGarpMasterRefreshRepeat: 1,
-    vrrpGarpInterval: 0,
-    vrrpGnaInterval: 0,
-    vrrpStrict: false,
-    vrrpCheckUnicastSrc: false,
-    vrrpSkipCheckAdvAddr: false,
-    vrrpHigherPrioSendAdvert: false,
-    vrrpLowerPrioNoAdvert: false,
-    other: {},
-    ...o,
-  };
+  return { ...defaultGlobalDefs(), ...o };
 }
 
 export function config(

@@ -2,6 +2,7 @@
  * Test doubles for the health state machine: a fake clock, an IpvsActions recorder, scripted
  * probes, and builders for resolved keepalived model objects (what the parser would produce).
  */
+import { defaultGlobalDefs } from '../../src/config/keywords-global.js';
 import type {
   Checker,
   GlobalDefs,
@@ -247,31 +248,7 @@ export function vs(name: string, realServers: RealServer[], o: Partial<VirtualSe
 }
 
 export function globals(o: Partial<GlobalDefs> = {}): GlobalDefs {
-  return {
-    notificationEmail: [],
-    smtpConnectTimeout: 30,
-    enableScriptSecurity: false,
-    checkerLogAllFailures: false,
-    rsInitNotifies: false,
-    lvsFlush: false,
-    lvsFlushOnStop: false,
-    vrrpMcastGroup4: '224.0.0.18',
-    vrrpMcastGroup6: 'ff02::12',
-    vrrpVersion: 2,
-    vrrpGarpMasterDelay: 5,
-    vrrpGarpMasterRepeat: 5,
-    vrrpGarpMasterRefresh: 0,
-    vrrpGarpMasterRefreshRepeat: 1,
-    vrrpGarpInterval: 0,
-    vrrpGnaInterval: 0,
-    vrrpStrict: false,
-    vrrpCheckUnicastSrc: false,
-    vrrpSkipCheckAdvAddr: false,
-    vrrpHigherPrioSendAdvert: false,
-    vrrpLowerPrioNoAdvert: false,
-    other: {},
-    ...o,
-  };
+  return { ...defaultGlobalDefs(), ...o };
 }
 
 export function config(virtualServers: VirtualServer[], g: Partial<GlobalDefs> = {}): KeepalivedConfig {

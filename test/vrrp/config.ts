@@ -2,6 +2,7 @@
  * Hand-built keepalived.conf models for VRRP tests (the parser is written elsewhere): every field
  * of VrrpInstance / GlobalDefs with keepalived's defaults (keepalived-reference §1.2, §3.1).
  */
+import { defaultGlobalDefs } from '../../src/config/keywords-global.js';
 import type {
   GlobalDefs,
   KeepalivedConfig,
@@ -13,31 +14,7 @@ import type {
 const LOC = { file: 'test.conf', line: 1, column: 1 };
 
 export function globalDefs(over: Partial<GlobalDefs> = {}): GlobalDefs {
-  return {
-    notificationEmail: [],
-    smtpConnectTimeout: 30,
-    enableScriptSecurity: false,
-    checkerLogAllFailures: false,
-    rsInitNotifies: false,
-    lvsFlush: false,
-    lvsFlushOnStop: false,
-    vrrpMcastGroup4: '224.0.0.18',
-    vrrpMcastGroup6: 'ff02::12',
-    vrrpVersion: 2,
-    vrrpGarpMasterDelay: 5,
-    vrrpGarpMasterRepeat: 5,
-    vrrpGarpMasterRefresh: 0,
-    vrrpGarpMasterRefreshRepeat: 1,
-    vrrpGarpInterval: 0,
-    vrrpGnaInterval: 0,
-    vrrpStrict: false,
-    vrrpCheckUnicastSrc: false,
-    vrrpSkipCheckAdvAddr: false,
-    vrrpHigherPrioSendAdvert: false,
-    vrrpLowerPrioNoAdvert: false,
-    other: {},
-    ...over,
-  };
+  return { ...defaultGlobalDefs(), ...over };
 }
 
 /** `ADDR/PREFIX` -> a VrrpAddress */
