@@ -97,7 +97,11 @@ export interface DaemonOptions {
  */
 export interface DaemonExtension {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * handover: the process exits so that a successor takes table and connections over (lvsd restart,
+   * SIGUSR2): leave the table and the addresses as they are (no flush, no omega, no VRRP release)
+   */
+  stop(opts?: { handover?: boolean }): Promise<void>;
   /** `lvsd reload` */
   reload(): Promise<unknown>;
   /** added to `lvsd status` as `keepalived` */
@@ -506,7 +510,7 @@ export class Daemon {
           this.log.warn(`stop: ${name} failed`, { error: String(e) });
         }
       };
-      await step('keepalived', () => this.extension?.stop());
+      await step('keepalived', () => this.extension?.stop({ handover: opts.keepSteering === true }));
       await step('control socket', () => this.server?.close());
       await step('steering', () =>
         this.steeringUp && !opts.keepSteering ? this.parts.steering?.stop() : undefined,

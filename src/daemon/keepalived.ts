@@ -37,8 +37,8 @@ export interface HealthLike {
   start(config: KeepalivedConfig): Promise<void>;
   /** reload: bring destinations and checkers to `config` */
   update(config: KeepalivedConfig): Promise<void>;
-  /** stop checking (omega: notify_down / quorum_down) */
-  stop(): Promise<void>;
+  /** stop checking (omega: notify_down / quorum_down, except when handing over to a successor) */
+  stop(opts?: { handover?: boolean }): Promise<void>;
   status(): unknown;
 }
 
@@ -569,10 +569,20 @@ export class KeepalivedRuntime {
     return res;
   }
 
-  async stop(): Promise<void> {
+  async stop(opts: { handover?: boolean } = {}): Promise<void> {
     if (!this.started) return;
     this.started = false;
     await this.reloading;
+    if (opts.handover) {
+      // a successor takes table and connections over: nothing of them is undone here. VRRP is not
+      // handed over (known gap): the successor runs its instances afresh.
+      try {
+        await this.health?.stop({ handover: true });
+      } catch (e) {
+        this.log.warn('health checker stop failed', { error: String(e) });
+      }
+      return;
+    }
     // VRRP first: priority 0 hands the VIPs to a backup at once, while this director still forwards
     try {
       await this.vrrp?.stop();

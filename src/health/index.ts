@@ -290,9 +290,10 @@ export class HealthManager {
   /**
    * Shutdown: cancel every check, abort the ones in flight and wait for them and for pending IPVS
    * actions. omega (§2): run notify_down for every alive real server and quorum_down for a VS whose
-   * quorum is up. Destinations are left as they are: the runtime removes the services.
+   * quorum is up (not when `handover`: lvsd restart). Destinations are left as they are: the
+   * runtime removes the services.
    */
-  async stop(): Promise<void> {
+  async stop(opts: { handover?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.sched.clear();
@@ -307,6 +308,8 @@ export class HealthManager {
     }
     await Promise.allSettled([...this.inFlightDone]);
     await Promise.allSettled([...this.vss.values()].map((vs) => vs.chain));
+    // handing over to a successor process is not a shutdown of the service: no omega scripts
+    if (opts.handover) return;
     for (const vs of this.vss.values()) {
       if (!vs.cfg.omega) continue;
       for (const rs of vs.rs.values())

@@ -434,6 +434,21 @@ test('VIPs without --no-vrrp: the daemon refuses to start and says why; with it,
   }
 });
 
+test('stop for a hand-over (lvsd restart): the table stays, lvs_flush_on_stop is not applied', async () => {
+  const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
+  const h = await harness(config([web], { global: { lvsFlushOnStop: true } }), { attach: false });
+  try {
+    await h.runtime.start();
+    const before = await h.save();
+    await h.runtime.stop({ handover: true });
+    assert.equal(h.sent.includes('-C'), false, h.sent.join('\n'));
+    assert.equal(await h.save(), before);
+    assert.match(before, /-a -t 10\.0\.0\.1:80 -r 10\.0\.1\.1:80/);
+  } finally {
+    await h.stop();
+  }
+});
+
 test('stop: health checker stopped (omega), lvs_flush_on_stop clears the table', async () => {
   const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
   const h = await harness(config([web], { global: { lvsFlushOnStop: true } }));
