@@ -453,9 +453,16 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     director.sh(`ipvsadm -d -t ${VIP}:80 -r ${rs}:80`);
     const names = curlNames(12);
     // §4.5: the client's packets (ACKs, window updates) for the deleted dest are silently dropped, so
-    // once the client's small receive buffer is drained the transfer stalls for good
-    await sleep(2000);
-    const stalledAt = fileSize(out);
+    // once the client's small receive buffer (32 KiB, read at 32 KiB/s by a curl that may run late on
+    // a loaded machine) is drained the transfer stalls for good: wait until the file stops growing for
+    // 2 s (at most 12 s), then it must stay where it is
+    let stalledAt = fileSize(out);
+    for (let quiet = 0, waited = 0; quiet < 2000 && waited < 12000; waited += 250) {
+      await sleep(250);
+      const n = fileSize(out);
+      quiet = n === stalledAt ? quiet + 250 : 0;
+      stalledAt = n;
+    }
     await sleep(2000);
     const later = fileSize(out);
     const stillRunning = exited === null;
