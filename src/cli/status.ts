@@ -4,6 +4,7 @@
 import { connectIfRunning } from './daemon-client.js';
 import type { CheckerStatus, HealthStatus } from '../health/types.js';
 import { formatSyncStatus } from '../sync/status-text.js';
+import type { OffloadStatus } from '../core/offload.js';
 
 interface Status {
   pid: number;
@@ -21,6 +22,7 @@ interface Status {
     services: number;
     drops: Record<string, number>;
     sync?: Record<string, unknown>;
+    offload?: OffloadStatus | { enabled: false };
   };
   steering: Record<string, unknown> | null;
   /** restart support (src/daemon/restart.ts), absent when the daemon keeps no state */
@@ -149,6 +151,14 @@ function formatStatus(s: Status): string {
     for (const [k, v] of Object.entries(s.steering))
       lines.push(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   } else lines.push('steering:    off');
+  const o = d.offload;
+  if (o?.enabled)
+    lines.push(
+      `DR kernel fast path: after ${o.thresholdPkts} client packets; ${o.active} active, ${o.pending} pending ` +
+        `(of ${o.capacity}); ${o.offloaded} offloaded, ${o.withdrawn} withdrawn, ${o.failed} refused; ` +
+        `kernel forwarded ${o.kernelPackets} packets, ${o.kernelBytes} bytes`,
+    );
+  else if (o) lines.push('DR kernel fast path: off');
   const drops = Object.entries(d.drops);
   lines.push(drops.length ? 'drops by reason:' : 'drops by reason: none');
   for (const [k, v] of drops.sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(28)} ${v}`);

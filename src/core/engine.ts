@@ -52,6 +52,7 @@ import {
   IPPROTO_UDP,
   PacketView,
   TCP_ACK,
+  TCP_FIN,
   TCP_RST,
   TCP_SYN,
 } from '../packet/view.js';
@@ -110,6 +111,7 @@ import type { NetState } from './netstate.js';
 import { emitToNeighbour } from '../fwd/l2.js';
 import { rewriteAddrPort } from '../fwd/rewrite.js';
 import { rewriteInner } from '../fwd/icmp.js';
+import type { FlowOffload } from './offload.js';
 
 /** Director sysctls that change data-plane behaviour (/proc/sys/net/ipv4/vs/, ipvs-reference §4.5). */
 export interface EngineSysctl {
@@ -196,6 +198,8 @@ export class Engine {
   generated = 0;
   /** set while a sync master runs (null: one test per inbound packet) */
   syncSink: ConnSyncSink | null = null;
+  /** kernel fast path for established DR flows (offload.ts); null = every frame through lvsd */
+  offload: FlowOffload | null = null;
 
   private snap: ServiceSnapshot | null = null;
   /** the snapshot has a fwmark service: its packets may go to any address, not only a VIP */
@@ -663,6 +667,15 @@ export class Engine {
     }
     if (this.mtuRefused(batch, i, l3Len, mtu)) return -Drop.MtuExceeded;
     if (l3Len > mtu && fwd === CONN_F_TUNNEL) return -Drop.MtuExceeded; // outer fragmentation: not yet
+    const off = this.offload;
+    if (off !== null && fwd === CONN_F_DROUTE && conns.inPkts[h]! >= off.thresholdPkts) {
+      const plain =
+        v.proto === IPPROTO_TCP &&
+        v.isFragment === 0 &&
+        v.l4Off >= 0 &&
+        (v.tcpFlags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0;
+      if (off.onPacket(h, plain, neigh, this.now)) return -Drop.OffloadedToKernel;
+    }
     this.account(h, DIR_IN, batch, i);
     if (v.isFragment !== 0) this.rememberFragment(h, DIR_IN);
     const buf = batch.buf;
@@ -977,6 +990,24 @@ export class Engine {
     } else {
       this.stats.countOut(svcId, destId, bytes, pkts);
     }
+  }
+
+  /** Whether connections bound to destId may still be forwarded (inbound()'s test). */
+  destUsable(destId: number): boolean {
+    return this.snap !== null && destId >= 0 && this.snap.live.isAvailable(destId);
+  }
+
+  /**
+   * Client->server traffic the kernel forwarded for an offloaded DR flow (offload.ts): the same
+   * accounting as account() for pkts/bytes, and the connection's timer is refreshed.
+   */
+  creditOffloaded(h: number, pkts: number, bytes: number, nowMs: number): void {
+    const conns = this.conns;
+    const inPkts = (conns.inPkts[h]! + pkts) >>> 0;
+    conns.inPkts[h] = inPkts;
+    conns.touch(h, nowMs);
+    this.stats.countIn(conns.svcId[h]!, conns.destId[h]!, bytes, pkts);
+    if (this.syncSink !== null) this.syncSink.noteIn(h, inPkts, pkts);
   }
 
   /** Next hop toward the real server of destId (cached per dest, re-resolved on route changes). */

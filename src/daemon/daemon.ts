@@ -29,6 +29,7 @@ import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import type { LocalAddresses, SteeringSpec } from '../io/steering.js';
 import { HANDOVER_EXIT_STATUS, RestartController, noStateError, type HandoverReply } from './restart.js';
 import type { SdNotifier } from './sd-notify.js';
+import type { OffloadCounterRow, OffloadFlow } from '../core/offload.js';
 
 export const LVSD_VERSION = '0.1.0';
 
@@ -50,6 +51,20 @@ export interface SteeringBackend {
   handoverState?(): Record<string, unknown>;
   /** packets the steering rules dropped so far (-1 unknown) */
   droppedPackets?(): Promise<number>;
+  /** kernel fast path for established DR flows (core/offload.ts), when the backend has one */
+  offload?: OffloadBackend;
+}
+
+export interface OffloadBackend {
+  /** install; resolves with the keys that were NOT installed */
+  add(flows: readonly OffloadFlow[]): Promise<string[]>;
+  /** withdraw: the flows leave the filter's exclusions, `beforeKernel` runs, then the kernel forgets them */
+  remove(flows: readonly OffloadFlow[], beforeKernel?: () => Promise<void>): Promise<void>;
+  counters(): Promise<OffloadCounterRow[]>;
+  /** flows installed now */
+  count(): number;
+  /** the socket filter for the last spec with the current exclusions (null before the first) */
+  filter(): Uint8Array | null;
 }
 
 /** Source of the network model (rtnetlink mirror). */
@@ -88,6 +103,8 @@ export interface DaemonOptions {
   takeover?: boolean;
   /** systemd notifications (READY, STOPPING, WATCHDOG) */
   notifier?: SdNotifier | null;
+  /** client packets after which an established DR flow is forwarded by the kernel (0: never) */
+  offloadThreshold?: number;
 }
 
 /**
@@ -134,6 +151,9 @@ export class Daemon {
   /** capture waits until table and connections are restored */
   private captureHeld = false;
   private handingOver = false;
+  /** DR flow offload: kernel changes run one at a time; counters are polled every second */
+  private offloadQueue: Promise<void> = Promise.resolve();
+  private offloadTimer: NodeJS.Timeout | null = null;
   /** process exit status the daemon asks for (HANDOVER_EXIT_STATUS after a SIGUSR2 hand-over) */
   exitCode = 0;
   readonly log: Logger;
@@ -207,6 +227,10 @@ export class Daemon {
         else await st.start(spec);
         this.steeringUp = true;
         await this.call({ t: 'filter', id: 0, prog: st.socketFilter(spec) });
+        if (st.offload && this.opts.offloadThreshold) {
+          this.offloadTimer = setInterval(() => this.pollOffload(), 1000);
+          this.offloadTimer.unref();
+        }
       }
       if (this.restart) await this.restart.persist();
       if (this.extension) await this.extension.start();
@@ -223,6 +247,58 @@ export class Daemon {
       n.notify(`READY=1\nMAINPID=${process.pid}\nSTATUS=lvsd running`);
       n.startWatchdog(() => this.workerAlive(n.watchdogUsec / 2000));
     }
+  }
+
+  /**
+   * The data plane asks to install (add) or withdraw (del) kernel fast-path flows (core/offload.ts).
+   * Order, so that no frame is lost: on install the kernel element comes first (lvsd drops the
+   * copies it still sees), then the socket filter stops copying; on withdrawal the socket filter lets
+   * the frames up again first (the worker already forwards them), then the element goes.
+   */
+  private offloadRequest(add: OffloadFlow[], del: OffloadFlow[]): void {
+    const off = this.parts.steering?.offload;
+    this.offloadQueue = this.offloadQueue
+      .then(async () => {
+        if (!off || !this.steeringUp || this.stopping || this.handingOver) {
+          if (add.length)
+            await this.call({ t: 'offload-installed', id: 0, keys: [], failed: add.map((f) => f.key) });
+          return;
+        }
+        if (del.length) {
+          // their last kernel counters first, so a flow's final second is not lost from the stats
+          const rows = await off.counters();
+          await this.call({ t: 'offload-counters', id: 0, rows, retire: del.map((f) => f.key) });
+        }
+        if (del.length)
+          await off.remove(del, async () => {
+            await this.call({ t: 'filter', id: 0, prog: off.filter() });
+          });
+        if (add.length) {
+          const failed = await off.add(add);
+          const bad = new Set(failed);
+          await this.call({
+            t: 'offload-installed',
+            id: 0,
+            keys: add.filter((f) => !bad.has(f.key)).map((f) => f.key),
+            failed,
+          });
+          if (failed.length < add.length) await this.call({ t: 'filter', id: 0, prog: off.filter() });
+        }
+      })
+      .catch((e: unknown) => this.log.warn('offload update failed', { error: String(e) }));
+  }
+
+  /** Kernel counters of offloaded flows into the data plane's statistics (every second). */
+  private pollOffload(): void {
+    const off = this.parts.steering?.offload;
+    if (!off || off.count() === 0) return;
+    this.offloadQueue = this.offloadQueue
+      .then(async () => {
+        if (this.stopping || this.handingOver) return;
+        const rows: OffloadCounterRow[] = await off.counters();
+        if (rows.length) await this.call({ t: 'offload-counters', id: 0, rows });
+      })
+      .catch((e: unknown) => this.log.warn('offload counters failed', { error: String(e) }));
   }
 
   /** Bind the control socket; with waitMs > 0 retry while another daemon (the one handing over) holds it. */
@@ -286,6 +362,8 @@ export class Daemon {
       driver: this.opts.driver,
       maxConns: this.opts.maxConns,
       batchSize: this.opts.batchSize,
+      // the kernel fast path needs the nft backend
+      offloadThreshold: this.parts.steering?.offload ? (this.opts.offloadThreshold ?? 0) : 0,
       // connections handed over by a daemon that already exited (SIGUSR2) wait with nothing
       // capturing: start capturing sooner, with a cold JIT, rather than warm up first
       ...(this.restart?.handoverPending() && !this.opts.takeover ? { warmup: false } : {}),
@@ -296,6 +374,7 @@ export class Daemon {
       w.on('message', (m: FromWorker) => {
         if (m.t === 'ready') resolve();
         else if (m.t === 'log') this.log.log(m.level, m.msg, m.fields);
+        else if (m.t === 'offload') this.offloadRequest(m.add, m.del);
         else if (m.t === 'reply') {
           const c = this.calls.get(m.id);
           if (!c) return;
@@ -501,6 +580,8 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info('stopping', opts);
       this.opts.notifier?.stopWatchdog();
+      if (this.offloadTimer) clearInterval(this.offloadTimer);
+      this.offloadTimer = null;
       if (!opts.keepSteering) this.opts.notifier?.notify('STOPPING=1');
       if (opts.removeState) this.restart?.removeState();
       const step = async (name: string, f: () => Promise<unknown> | unknown): Promise<void> => {

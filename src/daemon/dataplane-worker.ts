@@ -14,6 +14,7 @@ import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import { warmUpDataPlane } from './warmup.js';
 import { captureTable, restoreTable } from './persist.js';
 import { dumpConnections, restoreConnections } from './handover.js';
+import { FlowOffload } from '../core/offload.js';
 
 function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   if (kind === 'memory') return new MemoryWire();
@@ -42,6 +43,15 @@ async function run(): Promise<void> {
   const sync = new SyncManager(plane.director, {
     log: (level, msg, fields) => post({ t: 'log', level, msg, ...(fields ? { fields } : {}) }),
   });
+
+  // kernel fast path for established DR flows (core/offload.ts); requests go to the control thread
+  if ((opts.offloadThreshold ?? 0) > 0) {
+    const d = plane.director;
+    const off = new FlowOffload(d.conns, d.net, { thresholdPkts: opts.offloadThreshold! });
+    off.destUsable = (destId) => d.engine.destUsable(destId);
+    d.engine.offload = off;
+    plane.onOffload = (c) => post({ t: 'offload', add: c.add, del: c.del });
+  }
 
   const handle = (m: ToWorker): unknown => {
     switch (m.t) {
@@ -82,7 +92,17 @@ async function run(): Promise<void> {
         return dumpConnections(plane.director, monotonicMs());
       case 'handover-restore':
         return restoreConnections(plane.director, m.data, monotonicMs());
+      case 'offload-installed':
+        plane.director.engine.offload?.installed(m.keys, m.failed, monotonicMs());
+        return null;
+      case 'offload-counters': {
+        const engine = plane.director.engine;
+        const now = monotonicMs();
+        engine.offload?.applyCounters(m.rows, (h, p, b) => engine.creditOffloaded(h, p, b, now), m.retire);
+        return null;
+      }
     }
+    return null;
   };
 
   port.on('message', (m: ToWorker) => {

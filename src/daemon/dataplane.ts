@@ -16,6 +16,7 @@ import { Director, type DirectorOptions } from '../core/director.js';
 import type { PacketDriver } from '../io/driver.js';
 import { DROP_REASON_NAMES } from '../packet/drop-reasons.js';
 import type { LocalAddresses, SteeringInput, SteeringSpec } from '../io/steering.js';
+import type { OffloadFlow } from '../core/offload.js';
 
 export const MAX_TURN_BATCHES = 16;
 export const TICK_MS = 100;
@@ -65,6 +66,8 @@ export class DataPlane {
   rxFrames = 0;
   private readonly captured = new Map<number, string>();
   private local: LocalAddresses = {};
+  /** receives the DR fast-path changes collected every tick (core/offload.ts); null: not offloading */
+  onOffload: ((c: { add: OffloadFlow[]; del: OffloadFlow[] }) => void) | null = null;
 
   constructor(
     private readonly driver: WakingDriver,
@@ -107,6 +110,11 @@ export class DataPlane {
     d.rates.tick(now);
     this.deps.onTick?.(d, now);
     this.runHousekeeping(now);
+    const off = d.engine.offload;
+    if (off !== null && this.onOffload !== null) {
+      const c = off.collect();
+      if (c !== null) this.onOffload(c);
+    }
   }
 
   /** Run an ipvsadm command. When it changed the table, the engine keeps the old table until commit(). */
@@ -207,6 +215,7 @@ export class DataPlane {
       connections: d.conns.count,
       services: d.services.list().length,
       drops,
+      offload: d.engine.offload?.status() ?? { enabled: false },
     };
   }
 

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { OFFLOAD_DEFAULT_THRESHOLD } from '../core/offload.js';
 import { Daemon, DEFAULT_DAEMON_OPTIONS, LVSD_VERSION, type DaemonParts } from './daemon.js';
 import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
@@ -49,6 +50,10 @@ Options:
   --takeover                 take table and connections over from the running daemon, which
                              then exits (what 'lvsd restart' starts)
   --no-persist               do not save or restore the table (nor hand connections over)
+  --offload-threshold N      after N client packets an established DR TCP flow is forwarded by the
+                             kernel (nftables netdev fwd) instead of lvsd; its counters still count
+                             (default ${OFFLOAD_DEFAULT_THRESHOLD}; 0 = never; environment LVSD_OFFLOAD_THRESHOLD)
+  --no-offload               the same as --offload-threshold 0
 
   -h, --help                 show this text
 
@@ -94,6 +99,15 @@ interface Parsed {
   version: boolean;
   takeover: boolean;
   persist: boolean;
+  /** client packets before an established DR flow goes to the kernel fast path; 0 = never */
+  offloadThreshold: number;
+}
+
+/** LVSD_OFFLOAD_THRESHOLD (for daemons that ipvsadm starts); an invalid value keeps the default */
+function envOffloadThreshold(): number {
+  const e = process.env['LVSD_OFFLOAD_THRESHOLD'];
+  const v = e === undefined || e === '' ? NaN : Number(e);
+  return Number.isInteger(v) && v >= 0 ? v : OFFLOAD_DEFAULT_THRESHOLD;
 }
 
 /** option name -> [takes an argument: 'none' | 'required' | 'optional', canonical name] */
@@ -136,6 +150,7 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
   const p: Parsed = {
     driver: 'afpacket',
     maxConns: DEFAULT_DAEMON_OPTIONS.maxConns,
+    offloadThreshold: envOffloadThreshold(),
     level: null,
     steering: true,
     stay: false,
@@ -229,6 +244,16 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
       case '--no-persist':
         p.persist = false;
         continue;
+      case '--no-offload':
+        p.offloadThreshold = 0;
+        continue;
+      case '--offload-threshold': {
+        const v = Number(val());
+        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+          return '--offload-threshold must be an integer from 0 to 4294967295';
+        p.offloadThreshold = v;
+        continue;
+      }
     }
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
@@ -412,6 +437,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       netnsCookie: cookie,
       takeover: p.takeover,
       notifier: notifier.enabled ? notifier : null,
+      offloadThreshold: p.steering ? p.offloadThreshold : 0,
     },
     parts,
   );

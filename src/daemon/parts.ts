@@ -14,6 +14,15 @@ import { createNetSource } from '../io/netmirror.js';
 export function nftSteeringBackend(logger: Logger): SteeringBackend {
   const nft = new NftSteering({ onWarning: (m) => logger.warn(m) });
   let filterLevel = 'none';
+  let lastSpec: SteeringSpec | null = null;
+  const compile = (spec: SteeringSpec): Uint8Array => {
+    lastSpec = spec;
+    const f = compileSocketFilter(spec, { exclude: nft.offloadedFlows() });
+    if (f.level !== 'exact' && !filterLevel.startsWith(f.level))
+      logger.warn('socket filter too large for an exact program; using a coarser one', { level: f.level });
+    filterLevel = `${f.level} (${f.count} instructions)`;
+    return f.program;
+  };
   return {
     start: (spec: SteeringSpec) => nft.start(spec),
     applyRemovals: (spec: SteeringSpec) => nft.applyRemovals(spec),
@@ -35,14 +44,16 @@ export function nftSteeringBackend(logger: Logger): SteeringBackend {
         elements,
         reservedPorts: st.reservedPorts || '-',
         socketFilter: filterLevel,
+        offloadedFlows: nft.offloadedFlows().length,
       };
     },
-    socketFilter: (spec: SteeringSpec) => {
-      const f = compileSocketFilter(spec);
-      if (f.level !== 'exact' && filterLevel === 'exact')
-        logger.warn('socket filter too large for an exact program; using a coarser one', { level: f.level });
-      filterLevel = `${f.level} (${f.count} instructions)`;
-      return f.program;
+    socketFilter: compile,
+    offload: {
+      add: (flows) => nft.offloadAdd(flows),
+      remove: (flows, beforeKernel) => nft.offloadDelete(flows, beforeKernel),
+      counters: () => nft.offloadCounters(),
+      count: () => nft.offloadedFlows().length,
+      filter: () => (lastSpec === null ? null : compile(lastSpec)),
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { LocalAddresses } from '../io/steering.js';
 import type { TableContent } from './persist.js';
+import type { OffloadCounterRow, OffloadFlow } from '../core/offload.js';
 
 /**
  * Messages between the daemon's control thread and its data-plane worker. Every request carries an
@@ -25,13 +26,18 @@ export type ToWorker =
   | { t: 'table-save'; id: number }
   | { t: 'table-restore'; id: number; content: TableContent }
   | { t: 'handover-dump'; id: number }
-  | { t: 'handover-restore'; id: number; data: Uint8Array };
+  | { t: 'handover-restore'; id: number; data: Uint8Array }
+  // DR flow offload (core/offload.ts): the answer to an 'offload' request, and kernel counters
+  | { t: 'offload-installed'; id: number; keys: string[]; failed: string[] }
+  | { t: 'offload-counters'; id: number; rows: OffloadCounterRow[]; retire?: string[] };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'reply'; id: number; ok: true; result: unknown }
   | { t: 'reply'; id: number; ok: false; error: { code: string; message: string } }
-  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  /** install `add` in the kernel fast path, withdraw `del` (answered with 'offload-installed') */
+  | { t: 'offload'; add: OffloadFlow[]; del: OffloadFlow[] };
 
 export interface WorkerOptions {
   driver: 'afpacket' | 'memory';
@@ -39,4 +45,6 @@ export interface WorkerOptions {
   batchSize: number;
   /** JIT warm-up before the first packet (default true; skipped when connections wait to be taken over) */
   warmup?: boolean;
+  /** client packets after which an established DR flow goes to the kernel fast path (0: never) */
+  offloadThreshold?: number;
 }

@@ -75,6 +75,9 @@ const IP6_HLEN = 40;
 const L4_SPORT = ETH_HLEN;
 const L4_DPORT = ETH_HLEN + 2;
 const L4_TYPE = ETH_HLEN;
+const L4_TCP_FLAGS = ETH_HLEN + 13;
+/** TCP FIN | SYN | RST (RFC 793 header flags) */
+const TCP_FIN_SYN_RST = 0x07;
 
 // ---------------------------------------------------------------- assembler
 
@@ -193,6 +196,21 @@ export interface SocketFilterOptions {
   readonly accept?: number;
   /** instruction limit, default BPF_MAXINSNS */
   readonly maxInsns?: number;
+  /**
+   * TCP flows the kernel forwards itself (offloaded DR flows, core/offload.ts): their frames without
+   * SYN/FIN/RST are rejected, so lvsd does not copy them up. Exact program only (the coarse ones
+   * accept them: the engine then drops the copies it still gets).
+   */
+  readonly exclude?: readonly ExcludedFlow[];
+}
+
+/** A TCP flow from client caddr:cport to vaddr:vport. */
+export interface ExcludedFlow {
+  readonly af: 4 | 6;
+  readonly caddr: string;
+  readonly cport: number;
+  readonly vaddr: string;
+  readonly vport: number;
 }
 
 export interface SocketFilter {
@@ -344,6 +362,37 @@ function steeredSrcs(spec: SteeringSpec, af: 4 | 6): string[] {
   return [...s].sort();
 }
 
+/**
+ * Offloaded flows (X = IP header length, A free): a TCP frame without SYN/FIN/RST whose client port,
+ * service port and both addresses match one of `flows` is rejected; anything else goes on to `kept`.
+ * Each flow costs two instructions for a frame that is not its own (the client port differs).
+ */
+function excludeFlows(a: BpfAssembler, f: Fam, flows: readonly ExcludedFlow[], kept: string): void {
+  const mine = flows.filter((x) => x.af === f.af);
+  if (mine.length === 0) return;
+  a.emit(LD_B_ABS, f.proto);
+  a.emit(JEQ, 6, null, kept);
+  if (f.af === 4) {
+    // fragments stay with lvsd (the nft rule does not take them either)
+    a.emit(LD_H_ABS, IP4_FRAG);
+    a.emit(JSET, 0x3fff, kept, null);
+  }
+  a.emit(LD_B_IND, L4_TCP_FLAGS);
+  a.emit(JSET, TCP_FIN_SYN_RST, kept, null);
+  for (const x of mine) {
+    const next = a.fresh('flow');
+    a.emit(LD_H_IND, L4_SPORT);
+    a.emit(JEQ, x.cport, null, next);
+    a.emit(LD_H_IND, L4_DPORT);
+    a.emit(JEQ, x.vport, null, next);
+    const saddrOk = a.fresh('saddr');
+    cmpAddr(a, f, f.saddr, x.caddr, saddrOk, next);
+    a.label(saddrOk);
+    cmpAddr(a, f, f.daddr, x.vaddr, REJECT, next);
+    a.label(next);
+  }
+}
+
 function prologue(a: BpfAssembler, v4: string, v6: string): void {
   a.emit(LD_H_ABS, 12);
   a.emit(JEQ, 0x0806, ACCEPT, null); // ARP
@@ -359,7 +408,7 @@ function epilogue(a: BpfAssembler, accept: number): void {
 }
 
 /** The exact filter: the nft rules' categories, same order and exceptions. */
-function exactProgram(spec: SteeringSpec, accept: number): BpfAssembler {
+function exactProgram(spec: SteeringSpec, accept: number, exclude: readonly ExcludedFlow[]): BpfAssembler {
   const a = new BpfAssembler();
   prologue(a, 'v4', 'v6');
   for (const f of [F4, F6]) {
@@ -416,6 +465,8 @@ function exactProgram(spec: SteeringSpec, accept: number): BpfAssembler {
     a.emit(JA, 0, REJECT);
     // (a) services and (c) FullNAT return: by destination
     a.label(dst);
+    excludeFlows(a, f, exclude, `${p}.kept`);
+    a.label(`${p}.kept`);
     const dstTuples = [...spec.services, ...spec.fullnatReturn].filter((t) => t.af === f.af);
     tupleGroups(a, f, f.daddr, L4_DPORT, dstTuples, ACCEPT, mark);
     a.label(mark);
@@ -487,7 +538,7 @@ export function compileSocketFilter(spec: SteeringSpec, opts: SocketFilterOption
   const accept = opts.accept ?? BPF_ACCEPT;
   const max = opts.maxInsns ?? BPF_MAXINSNS;
   const tries: [FilterLevel, () => BpfAssembler][] = [
-    ['exact', () => exactProgram(spec, accept)],
+    ['exact', () => exactProgram(spec, accept, opts.exclude ?? [])],
     ['addresses', () => addressProgram(spec, accept)],
     ['all-ip', () => allIpProgram(accept)],
   ];

@@ -30,6 +30,8 @@
 import { spawn } from 'node:child_process';
 import { LvsError, ERRNO } from '../errors.js';
 import { type AddrEntry, type PortTuple, type PrefixTuple, type SteeringSpec } from './steering.js';
+import type { OffloadCounterRow, OffloadFlow } from '../core/offload.js';
+import { formatAddress, parseAddress } from '../packet/addr.js';
 
 export const NFT_TABLE = 'lvsd';
 const T = `netdev ${NFT_TABLE}`;
@@ -172,6 +174,41 @@ export const NFT_RULES: readonly string[] = [
   `icmpv6 type ${ICMP6_ERRORS} ip6 daddr != @own6 ip6 saddr @icmpfrom6 counter drop`,
 ];
 
+/**
+ * Offloaded DR flows (core/offload.ts), ahead of every drop rule: an established TCP frame (none of
+ * SYN/FIN/RST, not an IPv4 fragment) of a flow in map off4/off6 jumps to that flow's next-hop chain
+ * (offloadChain), which rewrites the Ethernet header and forwards it to the real server's interface.
+ * No counter on these rules: droppedPackets() sums the chain's counters; the maps count per element.
+ */
+export const OFFLOAD_MAPS = {
+  off4: 'ipv4_addr . inet_service . ipv4_addr . inet_service',
+  off6: 'ipv6_addr . inet_service . ipv6_addr . inet_service',
+} as const;
+export const OFFLOAD_RULES: readonly string[] = [
+  'ip frag-off & 0x3fff == 0 tcp flags & (fin|syn|rst) == 0 ip saddr . tcp sport . ip daddr . tcp dport vmap @off4',
+  'meta l4proto tcp tcp flags & (fin|syn|rst) == 0 ip6 saddr . tcp sport . ip6 daddr . tcp dport vmap @off6',
+];
+
+/** Chain of one next hop: `fwd_<device>_<mac>` (device escaped as in deviceChainName). */
+export function offloadChainName(dev: string, dstMac: string): string {
+  return `fwd_${deviceChainName(dev).slice(4)}_${dstMac.replace(/:/g, '')}`;
+}
+
+function offloadChain(f: OffloadFlow): string {
+  const name = offloadChainName(f.dev, f.dstMac);
+  return (
+    `add chain ${T} ${name}
+` +
+    `add rule ${T} ${name} ether saddr set ${f.srcMac} ether daddr set ${f.dstMac} fwd to ${JSON.stringify(f.dev)}
+`
+  );
+}
+
+function offloadElement(f: OffloadFlow, withVerdict: boolean): string {
+  const k = `${f.caddr} . ${f.cport} . ${f.vaddr} . ${f.vport}`;
+  return withVerdict ? `${k} : goto ${offloadChainName(f.dev, f.dstMac)}` : k;
+}
+
 const PROTO_NAME: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
 
 function proto(p: number): string {
@@ -254,7 +291,10 @@ export function createScript(spec: SteeringSpec): string {
   let s = `add table ${T}\ndelete table ${T}\nadd table ${T}\n`;
   for (const [name, d] of Object.entries(NFT_SETS))
     s += `add set ${T} ${name} { type ${d.type};${d.interval ? ' flags interval;' : ''} }\n`;
+  for (const [name, type] of Object.entries(OFFLOAD_MAPS))
+    s += `add map ${T} ${name} { type ${type} : verdict; counter; }\n`;
   s += `add chain ${T} steer\n`;
+  for (const r of OFFLOAD_RULES) s += `add rule ${T} steer ${r}\n`;
   for (const r of NFT_RULES) s += `add rule ${T} steer ${r}\n`;
   s += elementLines('add', nftElements(spec));
   return s;
@@ -331,6 +371,9 @@ export class NftSteering {
   private reserved = '';
   /** the host's ip_local_reserved_ports before start; null = not read (or not managing) */
   private origReserved: string | null = null;
+  /** offloaded flows the kernel holds (by key), and next-hop chains with their number of flows */
+  private offloaded = new Map<string, OffloadFlow>();
+  private offloadChains = new Map<string, number>();
 
   constructor(opts: NftSteeringOptions = {}) {
     this.nft = opts.nft ?? 'nft';
@@ -354,6 +397,7 @@ export class NftSteering {
   /** Delete a stale table, create ours with `spec`, attach the devices, reserve FullNAT ports. */
   async start(spec: SteeringSpec): Promise<void> {
     await this.nftScript(createScript(spec), 'create table');
+    this.forgetOffload();
     const el = nftElements(spec);
     this.elems = Object.fromEntries(Object.entries(el).map(([k, v]) => [k, new Set(v)])) as Elems;
     this.devices = new Set();
@@ -383,6 +427,7 @@ export class NftSteering {
       this.onWarning(`nft: one-transaction replace failed, replacing in two steps: ${r.stderr.trim()}`);
       return this.start(spec);
     }
+    this.forgetOffload();
     const el = nftElements(spec);
     this.elems = Object.fromEntries(Object.entries(el).map(([k, v]) => [k, new Set(v)])) as Elems;
     this.devices = new Set(spec.interfaces);
@@ -452,12 +497,108 @@ export class NftSteering {
     const r = await this.run([this.nft, '-f', '-'], `add table ${T}\ndelete table ${T}\n`, this.timeoutMs);
     this.elems = null;
     this.devices = new Set();
+    this.forgetOffload();
     if (this.reservePorts && this.origReserved !== null) {
       await this.writeSysctl(this.origReserved);
       this.reserved = '';
       this.origReserved = null;
     }
     if (r.code !== 0) throw nftError('delete table', r);
+  }
+
+  // ---------------------------------------------------------------- offloaded flows
+
+  /** Flows the kernel forwards now (for the socket filter's exclusions). */
+  offloadedFlows(): OffloadFlow[] {
+    return [...this.offloaded.values()];
+  }
+
+  /**
+   * Install flows (chains for new next hops, then the map elements; one transaction). Returns the
+   * keys that were not installed (all of them when the transaction fails, e.g. a kernel without
+   * nft_fwd_netdev).
+   */
+  async offloadAdd(flows: readonly OffloadFlow[]): Promise<string[]> {
+    const todo = flows.filter((f) => !this.offloaded.has(f.key));
+    if (todo.length === 0 || !this.started) return this.started ? [] : flows.map((f) => f.key);
+    let script = '';
+    const newChains = new Set<string>();
+    for (const f of todo) {
+      const c = offloadChainName(f.dev, f.dstMac);
+      if (!this.offloadChains.has(c) && !newChains.has(c)) {
+        newChains.add(c);
+        script += offloadChain(f);
+      }
+    }
+    for (const af of [4, 6] as const) {
+      const list = todo.filter((f) => f.af === af).map((f) => offloadElement(f, true));
+      if (list.length) script += `add element ${T} off${af} { ${list.join(', ')} }\n`;
+    }
+    const r = await this.run([this.nft, '-f', '-'], script, this.timeoutMs);
+    if (r.code !== 0) {
+      this.onWarning(`nft: offloading ${todo.length} flow(s) failed: ${r.stderr.trim()}`);
+      return todo.map((f) => f.key);
+    }
+    for (const f of todo) {
+      this.offloaded.set(f.key, f);
+      const c = offloadChainName(f.dev, f.dstMac);
+      this.offloadChains.set(c, (this.offloadChains.get(c) ?? 0) + 1);
+    }
+    return [];
+  }
+
+  /**
+   * Withdraw flows: they leave offloadedFlows() at once, then `beforeKernel` runs (the daemon lets
+   * their frames up through the socket filter again), then the elements go, then the next-hop chains
+   * no flow uses any more.
+   */
+  async offloadDelete(flows: readonly OffloadFlow[], beforeKernel?: () => Promise<void>): Promise<void> {
+    const held = flows.map((f) => this.offloaded.get(f.key)).filter((f): f is OffloadFlow => f !== undefined);
+    if (held.length === 0) return;
+    for (const f of held) this.offloaded.delete(f.key);
+    if (beforeKernel) await beforeKernel();
+    let script = '';
+    for (const af of [4, 6] as const) {
+      const list = held.filter((f) => f.af === af).map((f) => offloadElement(f, false));
+      if (list.length) script += `delete element ${T} off${af} { ${list.join(', ')} }\n`;
+    }
+    const r = await this.run([this.nft, '-f', '-'], script, this.timeoutMs);
+    if (r.code !== 0) this.onWarning(`nft: withdrawing offloaded flows failed: ${r.stderr.trim()}`);
+    let drop = '';
+    for (const f of held) {
+      const c = offloadChainName(f.dev, f.dstMac);
+      const n = (this.offloadChains.get(c) ?? 1) - 1;
+      if (n > 0) this.offloadChains.set(c, n);
+      else {
+        this.offloadChains.delete(c);
+        drop += `delete chain ${T} ${c}\n`;
+      }
+    }
+    if (drop !== '') {
+      const d = await this.run([this.nft, '-f', '-'], drop, this.timeoutMs);
+      if (d.code !== 0) this.onWarning(`nft: deleting offload chains failed: ${d.stderr.trim()}`);
+    }
+  }
+
+  /** Cumulative kernel counters of the offloaded flows (`nft -j list map`). */
+  async offloadCounters(): Promise<OffloadCounterRow[]> {
+    const rows: OffloadCounterRow[] = [];
+    for (const af of [4, 6] as const) {
+      if (![...this.offloaded.values()].some((f) => f.af === af)) continue;
+      const r = await this.run(
+        [this.nft, '-j', 'list', 'map', 'netdev', NFT_TABLE, `off${af}`],
+        '',
+        this.timeoutMs,
+      );
+      if (r.code !== 0) continue;
+      rows.push(...parseOffloadCounters(r.stdout, af));
+    }
+    return rows;
+  }
+
+  private forgetOffload(): void {
+    this.offloaded = new Map();
+    this.offloadChains = new Map();
   }
 
   // ---------------------------------------------------------------- internals
@@ -558,4 +699,37 @@ function sysctlError(what: string, r: RunResult): LvsError {
     `${what} ${RESERVED_PORTS_PATH} failed: ${r.stderr.trim() || `exit code ${r.code}`}`,
     ERRNO.EPERM,
   );
+}
+
+/** Rows of `nft -j list map netdev lvsd offN`: key as core/offload.ts builds it, and the counter. */
+export function parseOffloadCounters(json: string, af: 4 | 6): OffloadCounterRow[] {
+  const rows: OffloadCounterRow[] = [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return rows;
+  }
+  const items = (doc as { nftables?: unknown[] }).nftables ?? [];
+  for (const it of items) {
+    const elems = (it as { map?: { elem?: unknown[] } }).map?.elem;
+    if (!Array.isArray(elems)) continue;
+    for (const pair of elems) {
+      const e = (Array.isArray(pair) ? pair[0] : pair) as {
+        elem?: { val?: { concat?: unknown[] }; counter?: { packets?: number; bytes?: number } };
+      };
+      const c = e.elem?.val?.concat;
+      const cnt = e.elem?.counter;
+      if (!Array.isArray(c) || c.length !== 4 || !cnt) continue;
+      const ca = parseAddress(String(c[0]));
+      const va = parseAddress(String(c[2]));
+      if (!ca || !va) continue;
+      rows.push({
+        key: `${af}|${formatAddress(af, ca.words)}|${Number(c[1])}|${formatAddress(af, va.words)}|${Number(c[3])}`,
+        packets: Number(cnt.packets ?? 0),
+        bytes: Number(cnt.bytes ?? 0),
+      });
+    }
+  }
+  return rows;
 }

@@ -111,8 +111,8 @@ function getPayloads(): NonNullable<typeof payloads> {
   return payloads;
 }
 
-function setup(mode: Mode): Topo {
-  const lab = new Lab(`bk${mode}`);
+function setup(mode: Mode, offload: boolean): Topo {
+  const lab = new Lab(`bk${mode}${offload ? 'o' : ''}`);
   const client = lab.ns('c');
   const director = lab.ns('d');
   const rs = lab.ns('r');
@@ -138,10 +138,12 @@ function setup(mode: Mode): Topo {
   return { lab, client, director, rs };
 }
 
-function configure(t: Topo, mode: Mode): void {
+function configure(t: Topo, mode: Mode, offload: boolean): void {
   const flag = { nat: '-m', dr: '-g', tun: '-i' }[mode];
+  // the first ipvsadm starts the daemon, which reads LVSD_OFFLOAD_THRESHOLD (0: lvsd forwards every frame)
   t.director.sh(
-    'sysctl -qw net.ipv4.ip_forward=1; ' +
+    `export LVSD_OFFLOAD_THRESHOLD=${offload ? 1000 : 0}; ` +
+      'sysctl -qw net.ipv4.ip_forward=1; ' +
       `ip addr add ${VIP}/32 dev lo; ` +
       `ipvsadm -A -t ${VIP}:80 -s rr; ipvsadm -a -t ${VIP}:80 -r 172.16.0.2:80 ${flag}; ` +
       `ipvsadm -A -t ${VIP}:8081 -s rr; ipvsadm -a -t ${VIP}:8081 -r 172.16.0.2:8081 ${flag}`,
@@ -279,15 +281,15 @@ function assertNoChecksumErrors(t: Topo, tr: Transfer): void {
     );
 }
 
-async function runMode(mode: Mode): Promise<void> {
-  const t = setup(mode);
+async function runMode(mode: Mode, offload: boolean): Promise<void> {
+  const t = setup(mode, offload);
   try {
     startNginx(t.lab, t.rs, {
       listen: ['80'],
       body: 'rs',
       files: { big: getPayloads().download },
     });
-    configure(t, mode);
+    configure(t, mode, offload);
     const dl = await download(t, mode);
     assertNoChecksumErrors(t, dl);
     const ul = await upload(t, mode);
@@ -300,11 +302,63 @@ async function runMode(mode: Mode): Promise<void> {
     // a super-frame that did not fit the generated-frame pool was dropped whole (64 KiB of the flow)
     const drops = directorDrops(t);
     assert.equal(drops['frame_pool_exhausted'] ?? 0, 0, diag(t, 'super-frames dropped for want of slots'));
+    if (offload) await checkOffloaded(t);
   } finally {
     // `down` removes the state kept under /run/lvsd (keyed by the namespace inode, which is reused)
     if (mode !== 'nat') t.rs.run('lvsd realserver down');
     await t.lab.cleanup();
   }
+}
+
+interface OffloadStatusJson {
+  enabled: boolean;
+  offloaded: number;
+  active: number;
+  withdrawn: number;
+  failed: number;
+  kernelPackets: number;
+  kernelBytes: number;
+}
+
+function offloadStatus(t: Topo): OffloadStatusJson {
+  const r = t.director.run('lvsd status --json');
+  assert.equal(r.status, 0, `lvsd status --json failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { dataplane: { offload: OffloadStatusJson } }).dataplane.offload;
+}
+
+/** InBytes of the real server behind VIP:port in `ipvsadm -L -n --stats --exact`. */
+function destInBytes(t: Topo, port: number): number {
+  const out = t.director.sh('ipvsadm -L -n --stats --exact');
+  const lines = out.split('\n');
+  const svc = lines.findIndex((l) => l.includes(`${VIP}:${port}`));
+  const dest = lines.slice(svc + 1).find((l) => l.includes('->'));
+  // "  -> RemoteAddress:Port Conns InPkts OutPkts InBytes OutBytes"
+  return Number(dest?.trim().split(/\s+/)[5] ?? NaN);
+}
+
+/**
+ * DR with the kernel fast path (core/offload.ts): the upload's established segments were forwarded
+ * by nftables, not copied through lvsd; the kernel's counters reached ipvsadm's statistics; after the
+ * connection closed the flow was withdrawn and the kernel holds no element and no next-hop chain.
+ */
+async function checkOffloaded(t: Topo): Promise<void> {
+  let st = offloadStatus(t);
+  for (let i = 0; i < 30 && (st.active > 0 || st.withdrawn < 1); i++) {
+    await sleep(100);
+    st = offloadStatus(t);
+  }
+  const more = (m: string): string => diag(t, `${m}\noffload: ${JSON.stringify(st)}`);
+  assert.ok(st.enabled && st.offloaded >= 1 && st.failed === 0, more('no flow was offloaded'));
+  assert.ok(st.kernelBytes > UPLOAD_BYTES / 2, more('the kernel forwarded less than half of the upload'));
+  assert.equal(st.active, 0, more('the closed flow is still offloaded'));
+  const inBytes = destInBytes(t, 8081);
+  assert.ok(
+    inBytes >= UPLOAD_BYTES,
+    more(`ipvsadm --stats counts ${inBytes} bytes for a ${UPLOAD_BYTES}-byte upload`),
+  );
+  const nft = t.director.sh('nft list table netdev lvsd');
+  assert.doesNotMatch(nft, /chain fwd_/, more(`next-hop chain left behind:\n${nft}`));
+  assert.doesNotMatch(nft, /goto fwd_/, more(`element left behind:\n${nft}`));
 }
 
 function directorDrops(t: Topo): Record<string, number> {
@@ -317,6 +371,12 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
   test(
     `bulk TCP through ${mode.toUpperCase()}: 100 MB download and 50 MB upload intact, default offloads`,
     { skip: skip ?? false, timeout: 60000 },
-    () => runMode(mode),
+    () => runMode(mode, false),
   );
 }
+
+test(
+  'bulk TCP through DR with the kernel fast path: intact, forwarded by nftables, counted, withdrawn at the end',
+  { skip: skip ?? false, timeout: 60000 },
+  () => runMode('dr', true),
+);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eth, icmp4, icmp6, ipv4, ipv6, raw, sctp, tcp, udp } from '../../src/packet/builder.js';
-import { IPPROTO_TCP, ServiceTable } from '../../src/core/services.js';
+import { FWD_DROUTE, IPPROTO_TCP, ServiceTable } from '../../src/core/services.js';
 import { deriveSteering, type SteeringSpec } from '../../src/io/steering.js';
 import { BPF_ACCEPT, BPF_MAXINSNS, BpfAssembler, compileSocketFilter } from '../../src/io/bpf.js';
 import { checkProgram, decodeProgram, runCbpf } from '../helpers/cbpf.js';
@@ -244,4 +244,53 @@ test('bpf assembler: labels resolve forward only, offsets relative to the next i
   b.emit(0x15, 0, 'back', null);
   b.emit(0x06, 0);
   assert.throws(() => b.assemble(), /backward/);
+});
+
+test('bpf: offloaded flows are excluded for plain segments only, exactly by their 4-tuple', () => {
+  const C = '203.0.113.9';
+  const C6 = '2001:db8:77::9';
+  const flows = [
+    { af: 4 as const, caddr: C, cport: 5555, vaddr: '10.0.0.100', vport: 80 },
+    { af: 4 as const, caddr: C, cport: 6666, vaddr: '10.0.0.100', vport: 80 },
+    { af: 6 as const, caddr: C6, cport: 7777, vaddr: '2001:db8:1::100', vport: 443 },
+  ];
+  // the sample plus an IPv6 TCP service, so that both families have frames the filter accepts
+  const table = sampleTable();
+  const v6 = { af: 6, proto: IPPROTO_TCP, addr: w('2001:db8:1::100'), port: 443 };
+  table.addService(v6);
+  table.addDest(v6, { addr: w('2001:db8:2::3'), port: 443, fwd: FWD_DROUTE });
+  const withV6 = deriveSteering(table, sampleInput);
+  const f = compileSocketFilter(withV6, { exclude: flows });
+  assert.equal(f.level, 'exact');
+  checkProgram(f.program);
+  const seg = (src: string, dst: string, sport: number, dport: number, flags: number): Uint8Array =>
+    src.includes(':')
+      ? eth({}, ipv6({ src, dst }, tcp({ sport, dport, flags })))
+      : eth({}, ipv4({ src, dst }, tcp({ sport, dport, flags })));
+  const ACK = 0x10;
+  const cases: [string, Uint8Array, number][] = [
+    ['offloaded flow, ACK', seg(C, '10.0.0.100', 5555, 80, ACK), 0],
+    ['second offloaded flow, ACK|PSH', seg(C, '10.0.0.100', 6666, 80, ACK | 0x08), 0],
+    ['offloaded flow, FIN', seg(C, '10.0.0.100', 5555, 80, ACK | 0x01), BPF_ACCEPT],
+    ['offloaded flow, SYN', seg(C, '10.0.0.100', 5555, 80, 0x02), BPF_ACCEPT],
+    ['offloaded flow, RST', seg(C, '10.0.0.100', 5555, 80, 0x04), BPF_ACCEPT],
+    ['other client port', seg(C, '10.0.0.100', 5556, 80, ACK), BPF_ACCEPT],
+    ['other client address', seg('203.0.113.10', '10.0.0.100', 5555, 80, ACK), BPF_ACCEPT],
+    ['UDP with the same ports', u4(C, '10.0.0.100', 5555, 53), BPF_ACCEPT],
+  ];
+  cases.push(
+    ['IPv6 offloaded flow, ACK', seg(C6, '2001:db8:1::100', 7777, 443, ACK), 0],
+    ['IPv6 offloaded flow, FIN', seg(C6, '2001:db8:1::100', 7777, 443, ACK | 0x01), BPF_ACCEPT],
+    ['IPv6 other client port', seg(C6, '2001:db8:1::100', 7778, 443, ACK), BPF_ACCEPT],
+  );
+  for (const [name, frame, want] of cases) assert.equal(runCbpf(f.program, frame).ret, want, name);
+  // a first fragment of an offloaded flow stays with lvsd (the kernel rule does not take fragments)
+  const frag = eth(
+    {},
+    ipv4({ src: C, dst: '10.0.0.100', mf: true }, tcp({ sport: 5555, dport: 80, flags: ACK })),
+  );
+  assert.equal(runCbpf(f.program, frag).ret, BPF_ACCEPT, 'first fragment');
+  // without exclusions everything of those flows is accepted
+  const plain = compileSocketFilter(withV6);
+  assert.equal(runCbpf(plain.program, seg(C, '10.0.0.100', 5555, 80, ACK)).ret, BPF_ACCEPT);
 });

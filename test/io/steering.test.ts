@@ -19,8 +19,11 @@ import {
   nftElements,
   NftSteering,
   LOCAL_PORT_RANGE_PATH,
+  offloadChainName,
+  parseOffloadCounters,
   type CommandRunner,
 } from '../../src/io/nft.js';
+import type { OffloadFlow } from '../../src/core/offload.js';
 
 test('derive: every category from a table', () => {
   const s = deriveSteering(sampleTable(), sampleInput);
@@ -283,4 +286,148 @@ test('NftSteering: warns when the FullNAT range would reserve every ephemeral po
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /32768-60999/);
   assert.equal(f.sysctl.value, '8080,1024-65535\n');
+});
+
+const FLOW_A: OffloadFlow = {
+  key: '4|203.0.113.9|5555|10.0.0.100|80',
+  af: 4,
+  caddr: '203.0.113.9',
+  cport: 5555,
+  vaddr: '10.0.0.100',
+  vport: 80,
+  dev: 'eth1',
+  srcMac: '02:00:00:00:01:01',
+  dstMac: '02:00:00:00:02:02',
+};
+const FLOW_B: OffloadFlow = { ...FLOW_A, key: '4|203.0.113.9|5556|10.0.0.100|80', cport: 5556 };
+const FLOW_6: OffloadFlow = {
+  ...FLOW_A,
+  key: '6|2001:db8:77::9|7777|2001:db8:1::100|443',
+  af: 6,
+  caddr: '2001:db8:77::9',
+  cport: 7777,
+  vaddr: '2001:db8:1::100',
+  vport: 443,
+  dev: 'eth-2.x',
+};
+
+test('nft: the offload maps and rules come first in steer, without counters', () => {
+  const s = createScript(deriveSteering(sampleTable(), sampleInput));
+  assert.match(
+    s,
+    /^add map netdev lvsd off4 \{ type ipv4_addr \. inet_service \. ipv4_addr \. inet_service : verdict; counter; \}$/m,
+  );
+  assert.match(s, /^add map netdev lvsd off6 \{ type ipv6_addr /m);
+  const rules = s.split('\n').filter((l) => l.startsWith('add rule netdev lvsd steer '));
+  assert.match(
+    rules[0]!,
+    /tcp flags & \(fin\|syn\|rst\) == 0 ip saddr \. tcp sport \. ip daddr \. tcp dport vmap @off4$/,
+  );
+  assert.match(rules[0]!, /ip frag-off & 0x3fff == 0/);
+  assert.match(rules[1]!, /ip6 saddr \. tcp sport \. ip6 daddr \. tcp dport vmap @off6$/);
+  assert.ok(!rules[0]!.includes('counter') && !rules[1]!.includes('counter'));
+  assert.equal(offloadChainName('eth-2.x', '02:00:00:00:02:02'), 'fwd_eth_2d2_2ex_020000000202');
+});
+
+test('NftSteering: offloaded flows share a next-hop chain; the last withdrawal deletes it', async () => {
+  const f = fakeRunner();
+  const n = new NftSteering({ run: f.run, nft: 'nft' });
+  await n.start(deriveSteering(sampleTable(), sampleInput));
+  f.calls.length = 0;
+  assert.deepEqual(await n.offloadAdd([FLOW_A, FLOW_B, FLOW_6]), []);
+  assert.equal(f.calls.length, 1, 'one transaction');
+  const add = f.calls[0]!.stdin;
+  const chainA = offloadChainName('eth1', FLOW_A.dstMac);
+  const chain6 = offloadChainName('eth-2.x', FLOW_6.dstMac);
+  assert.equal(add.split(`add chain netdev lvsd ${chainA}\n`).length, 2, 'chain created once');
+  assert.match(
+    add,
+    new RegExp(
+      `^add rule netdev lvsd ${chainA} ether saddr set 02:00:00:00:01:01 ether daddr set 02:00:00:00:02:02 fwd to "eth1"$`,
+      'm',
+    ),
+  );
+  assert.match(add, /fwd to "eth-2\.x"$/m);
+  assert.match(
+    add,
+    new RegExp(
+      `^add element netdev lvsd off4 \\{ 203\\.0\\.113\\.9 \\. 5555 \\. 10\\.0\\.0\\.100 \\. 80 : goto ${chainA}, 203\\.0\\.113\\.9 \\. 5556 \\. 10\\.0\\.0\\.100 \\. 80 : goto ${chainA} \\}$`,
+      'm',
+    ),
+  );
+  assert.match(
+    add,
+    new RegExp(
+      `^add element netdev lvsd off6 \\{ 2001:db8:77::9 \\. 7777 \\. 2001:db8:1::100 \\. 443 : goto ${chain6} \\}$`,
+      'm',
+    ),
+  );
+  assert.equal(n.offloadedFlows().length, 3);
+  // again: nothing to do
+  f.calls.length = 0;
+  assert.deepEqual(await n.offloadAdd([FLOW_A]), []);
+  assert.equal(f.calls.length, 0);
+
+  // withdrawing one of two flows keeps the chain; the hook runs after the flow left the list
+  let seenInHook = -1;
+  await n.offloadDelete([FLOW_A], async () => {
+    seenInHook = n.offloadedFlows().length;
+  });
+  assert.equal(seenInHook, 2);
+  assert.equal(f.calls.length, 1);
+  assert.equal(
+    f.calls[0]!.stdin,
+    'delete element netdev lvsd off4 { 203.0.113.9 . 5555 . 10.0.0.100 . 80 }\n',
+  );
+  f.calls.length = 0;
+  await n.offloadDelete([FLOW_B, FLOW_6]);
+  assert.equal(f.calls.length, 2);
+  assert.match(f.calls[1]!.stdin, new RegExp(`^delete chain netdev lvsd ${chainA}$`, 'm'));
+  assert.match(f.calls[1]!.stdin, new RegExp(`^delete chain netdev lvsd ${chain6}$`, 'm'));
+  assert.equal(n.offloadedFlows().length, 0);
+});
+
+test('NftSteering: a refused offload transaction reports every flow as not installed', async () => {
+  const f = fakeRunner((_argv, stdin) =>
+    stdin.includes('fwd to') ? 'Error: Could not process rule: No such file or directory' : null,
+  );
+  const warnings: string[] = [];
+  const n = new NftSteering({ run: f.run, onWarning: (m) => warnings.push(m) });
+  await n.start(deriveSteering(sampleTable(), sampleInput));
+  assert.deepEqual(await n.offloadAdd([FLOW_A, FLOW_6]), [FLOW_A.key, FLOW_6.key]);
+  assert.equal(n.offloadedFlows().length, 0);
+  assert.match(warnings.join('\n'), /offloading 2 flow\(s\) failed: Error: Could not process rule/);
+});
+
+test('nft: kernel counters of offloaded flows are read from nft -j list map', () => {
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6' } },
+      {
+        map: {
+          family: 'netdev',
+          name: 'off6',
+          table: 'lvsd',
+          map: 'verdict',
+          elem: [
+            [
+              {
+                elem: {
+                  val: { concat: ['2001:0db8:77::9', 7777, '2001:db8:1::100', 443] },
+                  counter: { packets: 12, bytes: 34567 },
+                },
+              },
+              { goto: { target: 'fwd_x' } },
+            ],
+            [
+              { elem: { val: { concat: ['bogus', 1, '::1', 2] }, counter: { packets: 1, bytes: 1 } } },
+              { goto: { target: 'fwd_x' } },
+            ],
+          ],
+        },
+      },
+    ],
+  });
+  assert.deepEqual(parseOffloadCounters(json, 6), [{ key: FLOW_6.key, packets: 12, bytes: 34567 }]);
+  assert.deepEqual(parseOffloadCounters('not json', 4), []);
 });
