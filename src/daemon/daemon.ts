@@ -133,6 +133,9 @@ export const DEFAULT_DAEMON_OPTIONS: Omit<DaemonOptions, 'logger'> = {
   exitWhenNoInterfaces: true,
 };
 
+/** After this many refused install transactions in a row the daemon stops offloading. */
+const OFFLOAD_MAX_REFUSALS = 3;
+
 export class Daemon {
   private server: ControlServer | null = null;
   private worker: Worker | null = null;
@@ -154,6 +157,8 @@ export class Daemon {
   /** DR flow offload: kernel changes run one at a time; counters are polled every second */
   private offloadQueue: Promise<void> = Promise.resolve();
   private offloadTimer: NodeJS.Timeout | null = null;
+  /** consecutive install transactions the kernel refused */
+  private offloadRefusals = 0;
   /** process exit status the daemon asks for (HANDOVER_EXIT_STATUS after a SIGUSR2 hand-over) */
   exitCode = 0;
   readonly log: Logger;
@@ -273,8 +278,17 @@ export class Daemon {
           await off.remove(del, async () => {
             await this.call({ t: 'filter', id: 0, prog: off.filter() });
           });
+        if (add.length && this.offloadRefusals >= OFFLOAD_MAX_REFUSALS) {
+          // the kernel refused every attempt (e.g. no nft_fwd_netdev): stop asking it
+          await this.call({ t: 'offload-installed', id: 0, keys: [], failed: add.map((f) => f.key) });
+          return;
+        }
         if (add.length) {
           const failed = await off.add(add);
+          if (failed.length === add.length) {
+            if (++this.offloadRefusals === OFFLOAD_MAX_REFUSALS)
+              this.log.warn('the kernel refused the DR fast path every time; DR flows stay in lvsd');
+          } else this.offloadRefusals = 0;
           const bad = new Set(failed);
           await this.call({
             t: 'offload-installed',
