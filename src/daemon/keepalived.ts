@@ -27,6 +27,8 @@ import type {
   VirtualServer,
   VirtualServerGroup,
 } from '../config/model.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { formatDiagnostic } from '../config/model.js';
 import type { DestTarget, IpvsActions } from '../health/actions.js';
 import type { Logger, LogLevel } from './log.js';
@@ -54,7 +56,10 @@ export interface KeepalivedDeps {
 
 /** What the runtime needs of a VrrpManager. */
 export interface VrrpLike {
-  start(): Promise<void>;
+  /** resumeMaster: instances to start as MASTER, keeping their addresses (graceful restart) */
+  start(opts?: { resumeMaster?: ReadonlySet<string> }): Promise<void>;
+  /** instances that are MASTER now */
+  masterInstances(): string[];
   /** priority-0 adverts, VIPs removed */
   stop(): Promise<void>;
   status(): unknown;
@@ -88,7 +93,16 @@ export interface KeepalivedOptions {
   configId?: string;
   /** run a file whose vrrp_instance blocks carry VIPs although nobody adds the VIPs (issue 5) */
   noVrrp: boolean;
+  /**
+   * Graceful restarts: where a hand-over stop records the VRRP instances that were MASTER, and the
+   * successor reads them to resume as MASTER (null: not recorded); guarded by the namespace cookie.
+   */
+  vrrpHandoverFile?: string | null;
+  netnsCookie?: string;
 }
+
+/** A recorded hand-over older than this is ignored (the successor starts within seconds). */
+const VRRP_HANDOVER_MAX_AGE_MS = 60_000;
 
 export interface ReloadResult {
   ok: boolean;
@@ -386,7 +400,7 @@ export class KeepalivedRuntime {
     // VRRP last: a VIP arrives (and is announced) only when its services and servers are in place
     if (c.vrrpInstances.length > 0 && !this.opts.noVrrp && this.deps.createVrrp) {
       this.vrrp = this.deps.createVrrp(c);
-      await this.vrrp.start();
+      await this.vrrp.start({ resumeMaster: this.takeVrrpHandover() });
     }
     this.loadedAt = new Date().toISOString();
     this.log.info('keepalived configuration running', {
@@ -574,8 +588,10 @@ export class KeepalivedRuntime {
     this.started = false;
     await this.reloading;
     if (opts.handover) {
-      // a successor takes table and connections over: nothing of them is undone here. VRRP is not
-      // handed over (known gap): the successor runs its instances afresh.
+      // a successor takes table and connections over: nothing of them is undone here. VRRP keeps
+      // advertising until this process exits; the successor resumes the instances that are MASTER
+      // now as MASTER (no priority 0, the VIPs stay), so the peers never see the master go.
+      this.recordVrrpHandover();
       try {
         await this.health?.stop({ handover: true });
       } catch (e) {
@@ -595,6 +611,49 @@ export class KeepalivedRuntime {
       this.log.warn('health checker stop failed', { error: String(e) });
     }
     if (this.config?.global.lvsFlushOnStop) await this.runLogged('lvs_flush_on_stop', ['-C']);
+  }
+
+  private recordVrrpHandover(): void {
+    const file = this.opts.vrrpHandoverFile;
+    if (!file || !this.vrrp) return;
+    const masters = this.vrrp.masterInstances();
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ netnsCookie: this.opts.netnsCookie ?? '', at: Date.now(), masters }) + '\n',
+      );
+      this.log.info('VRRP hand-over recorded', { masters });
+    } catch (e) {
+      this.log.warn('VRRP hand-over not recorded', { error: String(e) });
+    }
+  }
+
+  /** The instances a predecessor handed over as MASTER (the record is consumed). */
+  private takeVrrpHandover(): Set<string> {
+    const file = this.opts.vrrpHandoverFile;
+    const none = new Set<string>();
+    if (!file) return none;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+      fs.rmSync(file, { force: true });
+    } catch {
+      return none;
+    }
+    try {
+      const r = JSON.parse(text) as { netnsCookie?: unknown; at?: unknown; masters?: unknown };
+      const fresh = typeof r.at === 'number' && Date.now() - r.at <= VRRP_HANDOVER_MAX_AGE_MS;
+      const here = r.netnsCookie === (this.opts.netnsCookie ?? '');
+      if (!fresh || !here || !Array.isArray(r.masters)) {
+        this.log.info('VRRP hand-over record ignored', { fresh, sameNamespace: here });
+        return none;
+      }
+      return new Set(r.masters.filter((m): m is string => typeof m === 'string'));
+    } catch (e) {
+      this.log.warn('VRRP hand-over record unreadable', { error: String(e) });
+      return none;
+    }
   }
 
   status(): unknown {

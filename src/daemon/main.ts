@@ -459,7 +459,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     };
     const file = path.resolve(p.file);
     runtime = new KeepalivedRuntime(
-      { file, ...(p.configId !== undefined ? { configId: p.configId } : {}), noVrrp: p.noVrrp },
+      {
+        file,
+        ...(p.configId !== undefined ? { configId: p.configId } : {}),
+        noVrrp: p.noVrrp,
+        vrrpHandoverFile: persist ? path.join(stateDir(), 'vrrp-handover.json') : null,
+        netnsCookie: cookie,
+      },
       deps,
       daemon,
       logger,

@@ -227,6 +227,20 @@ export class VrrpInstanceMachine {
     else this.enterBackup();
   }
 
+  /**
+   * Startup after a graceful restart of lvsd in which this instance was MASTER (the predecessor
+   * handed over without priority 0 and left the VIPs): stay MASTER without the backup's wait, so
+   * the peers see no gap in the adverts longer than the restart itself. A fault still wins.
+   */
+  resumeMaster(): void {
+    if (this.state !== 'INIT' && this.state !== 'STOP') return;
+    if (this.inFault) {
+      this.enterFault();
+      return;
+    }
+    this.enterMaster();
+  }
+
   /** Shutdown: a master sends priority 0 and releases the VIPs (RFC 5798 §6.4.3). */
   stop(): void {
     const wasMaster = this.state === 'MASTER';

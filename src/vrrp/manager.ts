@@ -184,8 +184,13 @@ export class VrrpManager {
     this.listeners.push(cb);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Start every instance. `resumeMaster`: instances that were MASTER in the lvsd this process took
+   * over from (graceful restart): their addresses stay and they start as MASTER at once.
+   */
+  async start(opts: { resumeMaster?: ReadonlySet<string> } = {}): Promise<void> {
     if (this.started) return;
+    const resume = opts.resumeMaster ?? new Set<string>();
     this.interfaces = this.interfacesOf();
     try {
       for (const inst of this.config.vrrpInstances) this.setUp(inst);
@@ -196,7 +201,9 @@ export class VrrpManager {
     this.started = true;
     // a crashed predecessor may have left our addresses behind: start clean (keepalived removes
     // the VIPs of an instance that does not start as MASTER)
-    await Promise.all(this.runtimes.map((rt) => this.removeAddresses(rt, true)));
+    await Promise.all(
+      this.runtimes.filter((rt) => !resume.has(rt.cfg.name)).map((rt) => this.removeAddresses(rt, true)),
+    );
     this.setUpGroups();
     this.setUpScripts();
     if (this.watchLinks) this.openNetlink();
@@ -206,7 +213,12 @@ export class VrrpManager {
       for (const t of rt.cfg.trackInterface)
         rt.machine.setInterfaceState(t.name, this.interfaces.get(t.name)?.up ?? false);
     }
-    for (const rt of this.runtimes) rt.machine.start();
+    for (const rt of this.runtimes) {
+      if (resume.has(rt.cfg.name)) {
+        this.log('info', `(${rt.cfg.name}) resuming as MASTER after a graceful restart`);
+        rt.machine.resumeMaster();
+      } else rt.machine.start();
+    }
     for (const g of this.groups) g.start();
     for (const t of this.trackers) t.start();
   }
@@ -222,6 +234,11 @@ export class VrrpManager {
     for (const rt of this.runtimes) rt.machine.stop();
     await Promise.all(this.runtimes.map((rt) => rt.chain));
     this.closeSockets();
+  }
+
+  /** Instances that are MASTER now (what a graceful restart hands to the successor). */
+  masterInstances(): string[] {
+    return this.runtimes.filter((rt) => rt.machine.state === 'MASTER').map((rt) => rt.cfg.name);
   }
 
   status(): VrrpStatus[] {

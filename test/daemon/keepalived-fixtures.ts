@@ -158,7 +158,15 @@ export interface Harness {
 /** A memory-driver Daemon with a keepalived runtime whose loader returns what the test sets. */
 export async function harness(
   first: LoadResult | KeepalivedConfig,
-  o: { noVrrp?: boolean; vrrp?: boolean; start?: boolean; attach?: boolean } = {},
+  o: {
+    noVrrp?: boolean;
+    vrrp?: boolean;
+    start?: boolean;
+    attach?: boolean;
+    createVrrp?: KeepalivedDeps['createVrrp'];
+    vrrpHandoverFile?: string;
+    netnsCookie?: string;
+  } = {},
 ): Promise<Harness> {
   const address = `\0lvsd-ka-test-${process.pid}-${seq++}`;
   const logs: string[] = [];
@@ -183,6 +191,7 @@ export async function harness(
     load: () => next,
     hasVrrpAddresses: () => vrrp,
     createHealth: (actions) => (health = new ScriptedHealth(actions)),
+    ...(o.createVrrp ? { createVrrp: o.createVrrp } : {}),
   };
   const sent: string[] = [];
   const table = {
@@ -193,7 +202,12 @@ export async function harness(
     },
   };
   const runtime = new KeepalivedRuntime(
-    { file: '/etc/keepalived/keepalived.conf', noVrrp: o.noVrrp ?? false },
+    {
+      file: '/etc/keepalived/keepalived.conf',
+      noVrrp: o.noVrrp ?? false,
+      ...(o.vrrpHandoverFile ? { vrrpHandoverFile: o.vrrpHandoverFile } : {}),
+      ...(o.netnsCookie !== undefined ? { netnsCookie: o.netnsCookie } : {}),
+    },
     deps,
     table,
     logger,

@@ -4,6 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { KeepalivedConfig } from '../../src/config/model.js';
 import { requestOnce } from '../../src/control/client.js';
 import { destOptions, savedServiceKeys, serviceOptions, servicesOf } from '../../src/daemon/keepalived.js';
 import { parseDaemonArgs } from '../../src/daemon/main.js';
@@ -499,4 +503,73 @@ test('command line: keepalived options (getopt style) enter keepalived mode; lvs
   assert.match(parseDaemonArgs(['-f']) as string, /requires an argument/);
   assert.match(parseDaemonArgs(['-Q']) as string, /invalid option/);
   assert.match(parseDaemonArgs(['--dont-fork=1']) as string, /doesn't allow an argument/);
+});
+
+/** A VRRP stand-in: records how it was started; `masters` is what masterInstances() answers. */
+class RecordingVrrp {
+  resumed: string[] | null = null;
+  constructor(private readonly masters: string[]) {}
+  start(opts: { resumeMaster?: ReadonlySet<string> } = {}): Promise<void> {
+    this.resumed = [...(opts.resumeMaster ?? [])].sort();
+    return Promise.resolve();
+  }
+  masterInstances(): string[] {
+    return this.masters;
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+  status(): unknown {
+    return null;
+  }
+}
+
+test('a hand-over records the MASTER instances; the successor resumes them, once, in the same namespace only', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvsd-vrrp-ho-'));
+  const file = path.join(dir, 'vrrp-handover.json');
+  const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
+  const withVrrp = {
+    ...config([web]),
+    vrrpInstances: [{ name: 'VI_1' } as KeepalivedConfig['vrrpInstances'][0]],
+  };
+  const run = async (vrrp: RecordingVrrp, cookie: string, handover: boolean): Promise<void> => {
+    const h = await harness(withVrrp, {
+      vrrp: true,
+      createVrrp: () => vrrp,
+      vrrpHandoverFile: file,
+      netnsCookie: cookie,
+      attach: false,
+    });
+    try {
+      await h.runtime.start();
+      await h.runtime.stop({ handover });
+    } finally {
+      await h.stop();
+    }
+  };
+  try {
+    const old = new RecordingVrrp(['VI_1', 'VI_2']);
+    await run(old, 'c1', true);
+    assert.deepEqual(old.resumed, []);
+    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).masters, ['VI_1', 'VI_2']);
+    const next = new RecordingVrrp([]);
+    await run(next, 'c1', false);
+    assert.deepEqual(next.resumed, ['VI_1', 'VI_2'], 'the successor resumes the masters');
+    assert.equal(fs.existsSync(file), false, 'the record is consumed');
+    // another namespace that reuses the inode (another cookie) does not resume
+    await run(new RecordingVrrp(['VI_1']), 'c1', true);
+    const other = new RecordingVrrp([]);
+    await run(other, 'c2', false);
+    assert.deepEqual(other.resumed, []);
+    // a stale record is ignored
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ netnsCookie: 'c1', at: Date.now() - 3_600_000, masters: ['VI_1'] }),
+    );
+    const late = new RecordingVrrp([]);
+    await run(late, 'c1', false);
+    assert.deepEqual(late.resumed, []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -375,3 +375,24 @@ test('vrrp_script tracker: first result decides, then rise/fall consecutive resu
   assert.deepEqual(changes, [false, true, false]);
   assert.equal(t.runs, 9, 'one run at start, one per interval');
 });
+
+test('resumeMaster (graceful restart of a MASTER): MASTER at once without the down timer; a fault still wins', () => {
+  const { clock, m, events, adverts } = rig({ priority: 150 });
+  m.resumeMaster();
+  assert.equal(m.state, 'MASTER');
+  assert.deepEqual(events, ['addVips', 'advert 150', 'garp 5 @0', 'notify MASTER 150']);
+  clock.advance(2000);
+  assert.deepEqual(
+    adverts.map((a) => a.t),
+    [0, 1000, 2000],
+  );
+  // a higher-priority peer still takes over as usual
+  m.receive(adv({ priority: 200 }), PEER);
+  assert.equal(m.state, 'BACKUP');
+
+  const down = rig({ priority: 150 });
+  down.m.setInterfaceState('eth0', false, true);
+  down.m.resumeMaster();
+  assert.equal(down.m.state, 'FAULT');
+  assert.ok(!down.events.includes('addVips'), down.events.join(', '));
+});
