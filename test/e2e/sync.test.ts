@@ -16,8 +16,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { Streams, type StreamReport } from '../helpers/streams.js';
 
 const VIP = '10.78.0.100';
 const GW = '172.29.0.1';
@@ -26,59 +26,15 @@ const STREAMS = 50;
 
 const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is needed');
 
-/** The stream client: writes its per-stream report to argv[4] every 200 ms. */
-const CLIENT = `
-import net from 'node:net';
-import fs from 'node:fs';
-const [host, port, n, out] = process.argv.slice(2);
-const streams = [];
-for (let i = 0; i < Number(n); i++) {
-  const s = { id: i, sent: 0, echoed: 0, err: null, closed: false, connected: false, lport: 0, buf: '' };
-  const sock = net.connect({ host, port: Number(port) });
-  sock.setNoDelay(true);
-  sock.on('connect', () => { s.connected = true; s.lport = sock.localPort; });
-  sock.on('data', (d) => {
-    s.buf += d;
-    let k;
-    while ((k = s.buf.indexOf('\\n')) >= 0) { s.buf = s.buf.slice(k + 1); s.echoed++; }
-  });
-  sock.on('error', (e) => { s.err = e.code || String(e); });
-  sock.on('close', () => { s.closed = true; });
-  s.sock = sock;
-  streams.push(s);
-}
-setInterval(() => {
-  for (const s of streams) if (s.connected && !s.closed) s.sock.write(s.id + ':' + s.sent++ + '\\n');
-}, 100);
-setInterval(() => {
-  const rep = streams.map(({ id, sent, echoed, err, closed, lport }) => ({ id, sent, echoed, err, closed, lport }));
-  fs.writeFileSync(out + '.tmp', JSON.stringify(rep));
-  fs.renameSync(out + '.tmp', out);
-}, 200);
-`;
-
-interface StreamReport {
-  id: number;
-  sent: number;
-  echoed: number;
-  err: string | null;
-  closed: boolean;
-  lport: number;
-}
-
 let lab: Lab;
 let client: Netns;
 let dirA: Netns;
 let dirB: Netns;
 let rss: Netns[] = [];
-let reportFile = '';
+let streams: Streams | null = null;
 
 function report(): StreamReport[] {
-  try {
-    return JSON.parse(fs.readFileSync(reportFile, 'utf8')) as StreamReport[];
-  } catch {
-    return [];
-  }
+  return streams?.report() ?? [];
 }
 
 function diag(): string {
@@ -199,9 +155,7 @@ describe('connection sync: failover of established NAT streams', { skip: skip ??
   });
 
   it(`moves ${STREAMS} established streams from the master to the backup without a reset`, async () => {
-    reportFile = lab.file('streams.json');
-    fs.writeFileSync(lab.file('client.mjs'), CLIENT);
-    client.spawn(`exec node ${lab.file('client.mjs')} ${VIP} ${PORT} ${STREAMS} ${reportFile}`);
+    streams = new Streams(lab, client, VIP, PORT, STREAMS);
     await withDiag(async () => {
       // every stream echoes through the master
       await until(
