@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -624,6 +626,25 @@ static napi_value js_netns_cookie(napi_env env, napi_callback_info info) {
 }
 
 #undef FN
+#define FN "setThreadNice"
+/* setThreadNice(nice): the calling thread's nice value (setpriority(2) with PRIO_PROCESS and the
+ * thread id: on Linux the nice value is per thread). Used by the data-plane worker so that under CPU
+ * contention packet forwarding runs ahead of the control plane's health checks, as the kernel's IPVS
+ * runs in softirq ahead of every process. A negative value needs CAP_SYS_NICE (EACCES otherwise). */
+static napi_value js_set_thread_nice(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t nice_value = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &nice_value) != napi_ok)
+    return throw_type(env, FN, "nice must be an integer");
+  if (nice_value < -20 || nice_value > 19) return throw_range(env, FN, "nice must be from -20 to 19");
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  if (setpriority(PRIO_PROCESS, (id_t)tid, nice_value) < 0) return throw_errno(env, FN, "setpriority", NULL, errno);
+  return make_i32(env, (int32_t)tid);
+}
+
+#undef FN
 #define FN "unixDgramSend"
 /* One datagram to an AF_UNIX SOCK_DGRAM address (sd_notify(3) protocol): path, or '@name' for an
  * abstract address (unix(7): sun_path[0] = 0, length counts the name bytes only). */
@@ -1141,6 +1162,7 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "setFilter", js_set_filter);
   export_fn(env, exports, "packetStats", js_packet_stats);
   export_fn(env, exports, "ifIndex", js_if_index);
+  export_fn(env, exports, "setThreadNice", js_set_thread_nice);
   export_fn(env, exports, "packetOpen", js_packet_open);
   export_fn(env, exports, "packetRecv", js_packet_recv);
   export_fn(env, exports, "packetSend", js_packet_send);

@@ -15,6 +15,7 @@ import { warmUpDataPlane } from './warmup.js';
 import { captureTable, restoreTable } from './persist.js';
 import { dumpConnections, restoreConnections } from './handover.js';
 import { FlowOffload } from '../core/offload.js';
+import { native } from '../io/native.js';
 
 function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   if (kind === 'memory') return new MemoryWire();
@@ -31,6 +32,22 @@ async function run(): Promise<void> {
   if (opts.driver !== 'memory' && opts.warmup !== false && process.env['LVSD_NO_WARMUP'] !== '1') {
     const w = warmUpDataPlane({ batchSize: opts.batchSize, slotSize: SLOT_SIZE_GSO });
     post({ t: 'log', level: 'debug', msg: 'data plane warmed up', fields: { ...w } });
+  }
+  // ahead of the control plane (health checks, VRRP, control requests) under CPU contention, as the
+  // kernel's IPVS runs in softirq ahead of every process; without CAP_SYS_NICE it stays at 0
+  const nice = opts.dataplaneNice ?? 0;
+  if (nice !== 0 && opts.driver !== 'memory') {
+    try {
+      const tid = native.setThreadNice(nice);
+      post({ t: 'log', level: 'debug', msg: 'data-plane thread priority set', fields: { tid, nice } });
+    } catch (e) {
+      post({
+        t: 'log',
+        level: 'warn',
+        msg: 'data-plane thread priority not set',
+        fields: { nice, error: String(e) },
+      });
+    }
   }
   const driver = makeDriver(opts.driver);
   const plane = new DataPlane(driver, planeDeps, {

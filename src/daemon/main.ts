@@ -13,7 +13,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OFFLOAD_DEFAULT_THRESHOLD } from '../core/offload.js';
-import { Daemon, DEFAULT_DAEMON_OPTIONS, LVSD_VERSION, type DaemonParts } from './daemon.js';
+import {
+  Daemon,
+  DEFAULT_DAEMON_OPTIONS,
+  DEFAULT_DATAPLANE_NICE,
+  LVSD_VERSION,
+  type DaemonParts,
+} from './daemon.js';
 import { Logger, type LogLevel } from './log.js';
 import { buildParts } from './parts.js';
 import { logFile, stateDir } from './paths.js';
@@ -54,6 +60,9 @@ Options:
                              kernel (nftables netdev fwd) instead of lvsd; its counters still count
                              (default ${OFFLOAD_DEFAULT_THRESHOLD}; 0 = never; environment LVSD_OFFLOAD_THRESHOLD)
   --no-offload               the same as --offload-threshold 0
+  --dataplane-nice N         nice value of the data-plane thread, so that under CPU contention packets
+                             are forwarded ahead of health checks and control requests (default ${DEFAULT_DATAPLANE_NICE};
+                             0 = same as the rest of lvsd)
 
   -h, --help                 show this text
 
@@ -101,6 +110,7 @@ interface Parsed {
   persist: boolean;
   /** client packets before an established DR flow goes to the kernel fast path; 0 = never */
   offloadThreshold: number;
+  dataplaneNice: number;
 }
 
 /** LVSD_OFFLOAD_THRESHOLD (for daemons that ipvsadm starts); an invalid value keeps the default */
@@ -151,6 +161,7 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
     driver: 'afpacket',
     maxConns: DEFAULT_DAEMON_OPTIONS.maxConns,
     offloadThreshold: envOffloadThreshold(),
+    dataplaneNice: DEFAULT_DATAPLANE_NICE,
     level: null,
     steering: true,
     stay: false,
@@ -244,6 +255,13 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
       case '--no-persist':
         p.persist = false;
         continue;
+      case '--dataplane-nice': {
+        const v = Number(val());
+        if (!Number.isInteger(v) || v < -20 || v > 19)
+          return '--dataplane-nice must be an integer from -20 to 19';
+        p.dataplaneNice = v;
+        continue;
+      }
       case '--no-offload':
         p.offloadThreshold = 0;
         continue;
@@ -438,6 +456,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       takeover: p.takeover,
       notifier: notifier.enabled ? notifier : null,
       offloadThreshold: p.steering ? p.offloadThreshold : 0,
+      dataplaneNice: p.dataplaneNice,
     },
     parts,
   );

@@ -47,4 +47,6 @@ export interface WorkerOptions {
   warmup?: boolean;
   /** client packets after which an established DR flow goes to the kernel fast path (0: never) */
   offloadThreshold?: number;
+  /** nice value of the data-plane thread (0: leave it); see native setThreadNice */
+  dataplaneNice?: number;
 }

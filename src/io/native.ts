@@ -145,6 +145,11 @@ export interface NativeAddon {
    * (sd_notify's NOTIFY_SOCKET). Returns bytes sent; throws on errors (ECONNREFUSED, ENOENT...).
    */
   unixDgramSend(path: string, msg: Uint8Array): number;
+  /**
+   * setpriority(2) of the calling thread only (Linux nice values are per thread): -20..19. Returns
+   * the thread id; throws EACCES without CAP_SYS_NICE for a negative value.
+   */
+  setThreadNice(nice: number): number;
   /** The constants below as the C headers define them (tests compare). */
   readonly constants: Readonly<Record<string, number>>;
 }

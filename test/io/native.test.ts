@@ -263,3 +263,29 @@ test('tunOpen inside a private network namespace reads the packets routed to the
     spawnSync('ip', ['netns', 'del', ns]);
   }
 });
+
+test('setThreadNice changes the calling thread only (Linux nice values are per thread)', async () => {
+  const niceOf = (tid: number | string): number => {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // fields after the parenthesised comm: state is field 3, nice field 19
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const mainBefore = niceOf(process.pid);
+  const url = new URL('../../src/io/native.js', import.meta.url).href;
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     import(${JSON.stringify(url)}).then(({ native }) => parentPort.postMessage(native.setThreadNice(7)),
+       (e) => parentPort.postMessage(String(e)));
+     setInterval(() => {}, 1000);`,
+    { eval: true },
+  );
+  try {
+    const tid = await new Promise<unknown>((r) => w.once('message', r));
+    assert.equal(typeof tid, 'number', String(tid));
+    assert.equal(niceOf(tid as number), 7);
+    assert.equal(niceOf(process.pid), mainBefore, 'the main thread keeps its nice value');
+  } finally {
+    await w.terminate();
+  }
+  assert.throws(() => native.setThreadNice(25), /from -20 to 19/);
+});
