@@ -573,3 +573,26 @@ test('a hand-over records the MASTER instances; the successor resumes them, once
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('command line: DR fast-path threshold and data-plane nice, with their range checks and environment default', () => {
+  const saved = process.env['LVSD_OFFLOAD_THRESHOLD'];
+  try {
+    delete process.env['LVSD_OFFLOAD_THRESHOLD'];
+    const d = parseDaemonArgs([]);
+    assert.ok(typeof d === 'object');
+    assert.equal(d.offloadThreshold, 1000);
+    assert.equal(d.dataplaneNice, 0);
+    const p = parseDaemonArgs(['--offload-threshold', '50', '--dataplane-nice', '-5']);
+    assert.ok(typeof p === 'object' && p.offloadThreshold === 50 && p.dataplaneNice === -5);
+    assert.equal((parseDaemonArgs(['--no-offload']) as { offloadThreshold: number }).offloadThreshold, 0);
+    assert.match(parseDaemonArgs(['--offload-threshold', '-1']) as string, /--offload-threshold must be/);
+    assert.match(parseDaemonArgs(['--dataplane-nice', '20']) as string, /--dataplane-nice must be/);
+    process.env['LVSD_OFFLOAD_THRESHOLD'] = '0';
+    assert.equal((parseDaemonArgs([]) as { offloadThreshold: number }).offloadThreshold, 0);
+    process.env['LVSD_OFFLOAD_THRESHOLD'] = 'junk';
+    assert.equal((parseDaemonArgs([]) as { offloadThreshold: number }).offloadThreshold, 1000);
+  } finally {
+    if (saved === undefined) delete process.env['LVSD_OFFLOAD_THRESHOLD'];
+    else process.env['LVSD_OFFLOAD_THRESHOLD'] = saved;
+  }
+});
