@@ -203,8 +203,12 @@ export async function withDiag<T>(
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof Error)
+    if (e instanceof Error) {
+      const message = e.message;
       e.message += `\n${sc.dirA.diag()}${sc.dirB.diag()}\nstreams: ${JSON.stringify(streams?.report() ?? [])}`;
+      // the test reporter prints the stack, which holds the message of the moment the error was made
+      if (e.stack?.includes(message)) e.stack = e.stack.replace(message, e.message);
+    }
     throw e;
   }
 }
