@@ -67,6 +67,15 @@ class AddressSampler {
     );
   }
 
+  /** The last `n` samples as written, for an assertion message. */
+  tail(n = 80): string {
+    try {
+      return fs.readFileSync(this.file, 'utf8').trimEnd().split('\n').slice(-n).join(' | ');
+    } catch {
+      return '-';
+    }
+  }
+
   samples(from = 0, to = Infinity): Sample[] {
     let text = '';
     try {
@@ -155,8 +164,7 @@ async function runRestart(t: TestContext, sc: Scenario): Promise<void> {
   const samplerA = new AddressSampler(sc, dirA.ns, 'dirA');
   const samplerB = new AddressSampler(sc, dirB.ns, 'dirB');
   const sampled = (): string =>
-    `\ndirA addresses (ms, held): ${fs.existsSync(samplerA.file) ? fs.readFileSync(samplerA.file, 'utf8').split('\n').slice(-80).join(' | ') : '-'}` +
-    `\ndirB addresses (ms, held): ${fs.existsSync(samplerB.file) ? fs.readFileSync(samplerB.file, 'utf8').split('\n').slice(-80).join(' | ') : '-'}`;
+    `\ndirA addresses (ms, held): ${samplerA.tail()}\ndirB addresses (ms, held): ${samplerB.tail()}`;
   await until(
     'the address samplers',
     () => samplerA.samples().length > 2 && samplerB.samples().length > 2,

@@ -182,7 +182,7 @@ export class Director {
       'ipvsadm -L -n --stats --exact; ipvsadm -L -n -c | head -12; ipvsadm -L --daemon; lvsd status; ip -o -4 addr show',
       { timeoutMs: 15000 },
     );
-    return `--- ${this.name} (${this.child?.pid ?? '-'}) ---\n${r.stdout}${r.stderr}\n--- ${this.name} lvsd log (tail) ---\n${this.logTail()}\n`;
+    return `--- ${this.name} (${this.child?.pid ?? '-'}${this.detachedLog ? ', then its detached successor' : ''}) ---\n${r.stdout}${r.stderr}\n--- ${this.name} lvsd log (tail) ---\n${this.logTail()}\n`;
   }
 }
 
