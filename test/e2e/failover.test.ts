@@ -148,7 +148,14 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<void> {
       (PREEMPT_DELAY_S + 3) * 1000 + 10000,
     );
     timing['resyncAfterRestartMs'] = Date.now() - restartedAt;
-    const resync = dirA.status()?.dataplane?.sync?.backup?.resync;
+    // the paced dump sends every record before its RESYNC_DONE (src/sync/manager.ts), and dirB's
+    // periodic sync may bring the connections too: the completion can trail the table by a moment
+    let resync = dirA.status()?.dataplane?.sync?.backup?.resync;
+    await until(
+      "dirA's resync completion",
+      () => (resync = dirA.status()?.dataplane?.sync?.backup?.resync) && resync.completed >= 1,
+      5000,
+    ).catch(() => false);
     assert.ok((resync?.completed ?? 0) >= 1, `dirA's resync request was answered: ${JSON.stringify(resync)}`);
     // the table came by bulk resync: dirB's master dumped every connection for dirA's request
     const served = dirB.status()?.dataplane?.sync?.master?.resync;
