@@ -128,6 +128,11 @@ export interface DaemonExtension {
    * SIGUSR2): leave the table and the addresses as they are (no flush, no omega, no VRRP release)
    */
   stop(opts?: { handover?: boolean }): Promise<void>;
+  /**
+   * A hand-over is starting: record what the successor needs (keepalived mode: the VRRP instances
+   * that are MASTER) before the successor is answered, so it finds the record when it starts.
+   */
+  prepareHandover?(): void;
   /** `lvsd reload` */
   reload(): Promise<unknown>;
   /** added to `lvsd status` as `keepalived` */
@@ -367,6 +372,7 @@ export class Daemon {
     this.handingOver = true;
     this.opts.notifier?.notify('STOPPING=1\nSTATUS=handing over');
     try {
+      this.extension?.prepareHandover?.();
       const reply = await this.restart.handOver();
       this.server?.unlisten(); // the successor may bind @lvsd while we answer and stop
       if (reason === 'signal') this.exitCode = HANDOVER_EXIT_STATUS;

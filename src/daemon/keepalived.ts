@@ -589,9 +589,8 @@ export class KeepalivedRuntime {
     await this.reloading;
     if (opts.handover) {
       // a successor takes table and connections over: nothing of them is undone here. VRRP keeps
-      // advertising until this process exits; the successor resumes the instances that are MASTER
-      // now as MASTER (no priority 0, the VIPs stay), so the peers never see the master go.
-      this.recordVrrpHandover();
+      // advertising until this process exits; the successor resumes the instances that were MASTER
+      // (prepareHandover) as MASTER (no priority 0, the VIPs stay), so the peers never see the master go.
       try {
         await this.health?.stop({ handover: true });
       } catch (e) {
@@ -611,6 +610,11 @@ export class KeepalivedRuntime {
       this.log.warn('health checker stop failed', { error: String(e) });
     }
     if (this.config?.global.lvsFlushOnStop) await this.runLogged('lvs_flush_on_stop', ['-C']);
+  }
+
+  /** Before the successor is answered (Daemon.handOver): the VRRP record it will read at start. */
+  prepareHandover(): void {
+    this.recordVrrpHandover();
   }
 
   private recordVrrpHandover(): void {

@@ -524,7 +524,7 @@ class RecordingVrrp {
   }
 }
 
-test('a hand-over records the MASTER instances; the successor resumes them, once, in the same namespace only', async () => {
+test('a hand-over records the MASTER instances before answering; the successor resumes them, once, in the same namespace only', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvsd-vrrp-ho-'));
   const file = path.join(dir, 'vrrp-handover.json');
   const web = vs(ipTarget('10.0.0.1', 80), { realServers: [rs('10.0.1.1', 80)] });
@@ -542,6 +542,7 @@ test('a hand-over records the MASTER instances; the successor resumes them, once
     });
     try {
       await h.runtime.start();
+      if (handover) h.runtime.prepareHandover(); // Daemon.handOver calls it before answering the successor
       await h.runtime.stop({ handover });
     } finally {
       await h.stop();
