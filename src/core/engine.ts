@@ -674,7 +674,7 @@ export class Engine {
         v.isFragment === 0 &&
         v.l4Off >= 0 &&
         (v.tcpFlags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0;
-      if (off.onPacket(h, plain, neigh, this.now)) return -Drop.OffloadedToKernel;
+      off.onPacket(h, plain, neigh, this.now);
     }
     this.account(h, DIR_IN, batch, i);
     if (v.isFragment !== 0) this.rememberFragment(h, DIR_IN);

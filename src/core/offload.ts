@@ -17,9 +17,11 @@
  *    the flags), so lvsd sees every state change; when the state leaves ESTABLISHED, the connection is
  *    freed or re-used, its dest is deleted, or its next hop changes, the entry is withdrawn within
  *    one tick;
- *  - while an entry is active, frames lvsd still receives for it without SYN/FIN/RST (the moment
- *    between the nft element and the socket filter) are dropped and counted as
- *    `offloaded_to_kernel`, because the kernel already forwarded them: no duplicates reach the server;
+ *  - frames lvsd still receives for an installed flow (until the socket filter excludes it) are
+ *    forwarded as before: lvsd cannot tell the copies the kernel also forwarded (arrived after the nft
+ *    element) from the frames it did not (queued in lvsd's socket before the element existed, which
+ *    the steering rule dropped). A short burst of duplicates is harmless to TCP; dropping the
+ *    copies would lose the frames queued before the switch;
  *  - counters: the kernel counts offloaded packets per element; the control thread reads them every
  *    second and they are added to the connection, dest and service statistics and refresh the
  *    connection's timer (applyCounters). Packets are counted as the kernel received them (a GSO
@@ -101,7 +103,6 @@ export class FlowOffload {
   private readonly eMac: Uint8Array;
   private readonly eKey: (OffloadFlow | null)[];
   private readonly byKey = new Map<string, number>();
-  private nNew = 0;
   /** withdrawals not yet sent to the control thread */
   private withdrawals: OffloadFlow[] = [];
   private noRetryUntil = 0;
@@ -134,19 +135,16 @@ export class FlowOffload {
   }
 
   /**
-   * Packet path, for a DR connection past the threshold (the engine checks that first). Returns true
-   * when the frame must be dropped because the kernel already forwarded it.
-   * `plain`: TCP, not a fragment, none of SYN/FIN/RST.
+   * Packet path, for a DR connection past the threshold (the engine checks that first): a flow
+   * without an entry gets one (described and offered at the next tick). The frame itself is always
+   * forwarded by lvsd. `plain`: TCP, not a fragment, none of SYN/FIN/RST.
    */
-  onPacket(h: number, plain: boolean, neigh: number, nowMs: number): boolean {
+  onPacket(h: number, plain: boolean, neigh: number, nowMs: number): void {
     const conns = this.conns;
     const s = this.slotOf[h]! - 1;
-    if (s >= 0 && this.eConn[s] === h && this.eGen[s] === conns.gen[h]) {
-      return plain && this.eState[s] === E_ACTIVE;
-    }
-    if (!plain || conns.state[h] !== TCP_S_ESTABLISHED || neigh < 0 || nowMs < this.noRetryUntil)
-      return false;
-    if ((conns.flags[h]! & CONN_F_FWD_MASK) !== CONN_F_DROUTE) return false;
+    if (s >= 0 && this.eConn[s] === h && this.eGen[s] === conns.gen[h]) return;
+    if (!plain || conns.state[h] !== TCP_S_ESTABLISHED || neigh < 0 || nowMs < this.noRetryUntil) return;
+    if ((conns.flags[h]! & CONN_F_FWD_MASK) !== CONN_F_DROUTE) return;
     // a free entry (linear: capacity is small and this runs once per flow)
     const st = this.eState;
     for (let e = 0; e < this.capacity; e++) {
@@ -156,10 +154,8 @@ export class FlowOffload {
       this.eGen[e] = conns.gen[h]!;
       this.eNeigh[e] = neigh;
       this.slotOf[h] = e + 1;
-      this.nNew++;
-      return false;
+      return;
     }
-    return false;
   }
 
   /**
@@ -200,7 +196,6 @@ export class FlowOffload {
       this.eBaseBytes[e] = 0;
       add.push(flow);
     }
-    this.nNew = 0;
     const del = this.withdrawals;
     if (add.length === 0 && del.length === 0) return null;
     this.withdrawals = [];

@@ -59,9 +59,7 @@ export const enum Drop {
   ReplyNoConnection = 45,
   UnsupportedForwarding = 46,
   DecapMalformed = 47,
-  /** DR flow the kernel forwards (core/offload.ts): lvsd saw a copy before the socket filter excluded it */
-  OffloadedToKernel = 48,
-  Count = 49,
+  Count = 48,
 }
 
 /** Names for status output and metrics, indexed by Drop value. */
@@ -114,5 +112,4 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'reply_no_connection',
   'unsupported_forwarding',
   'decap_malformed',
-  'offloaded_to_kernel',
 ];
