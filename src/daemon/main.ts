@@ -60,9 +60,9 @@ Options:
                              kernel (nftables netdev fwd) instead of lvsd; its counters still count
                              (default ${OFFLOAD_DEFAULT_THRESHOLD}; 0 = never; environment LVSD_OFFLOAD_THRESHOLD)
   --no-offload               the same as --offload-threshold 0
-  --dataplane-nice N         nice value of the data-plane thread, so that under CPU contention packets
-                             are forwarded ahead of health checks and control requests (default ${DEFAULT_DATAPLANE_NICE};
-                             0 = same as the rest of lvsd)
+  --dataplane-nice N         nice value of the data-plane thread (default ${DEFAULT_DATAPLANE_NICE}, as the rest of lvsd);
+                             negative: under CPU contention packets go ahead of health checks and
+                             control requests (needs CAP_SYS_NICE)
 
   -h, --help                 show this text
 
