@@ -1,5 +1,5 @@
 /**
- * Child process of the health benchmark: N TCP listeners and N HTTP listeners on 127.0.0.1, each on
+ * Child process of the health benchmark: N TCP listeners and N HTTP listeners on 127.0.0.1 (or argv[3]), each on
  * its own port (so every real server is a distinct address:port). Prints one JSON line
  * {"tcp":[ports],"http":[ports]} when listening; exits when stdin closes.
  */
@@ -8,10 +8,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const n = Number(process.argv[2] ?? 500);
+/** listen address (default 127.0.0.1); bench/health/transit.sh puts the targets in their own namespace */
+const host = process.argv[3] ?? '127.0.0.1';
 const body = 'ok\n';
 
 async function listen(s: net.Server): Promise<number> {
-  return new Promise((r) => s.listen(0, '127.0.0.1', 1024, () => r((s.address() as AddressInfo).port)));
+  return new Promise((r) => s.listen(0, host, 1024, () => r((s.address() as AddressInfo).port)));
 }
 
 const tcp: number[] = [];
