@@ -105,6 +105,20 @@ export class LocalPortAllocator {
     return true;
   }
 
+  /** Mark a port used (a connection taken over from another process holds it). False if not ours or taken. */
+  reserve(port: number): boolean {
+    const d = port - this.first;
+    if (d < 0 || d % this.shardCount !== 0) return false;
+    const i = d / this.shardCount;
+    if (i >= this.size) return false;
+    const w = i >>> 5;
+    const b = 1 << (i & 31);
+    if ((this.used[w]! & b) !== 0) return false;
+    this.used[w] = this.used[w]! | b;
+    this.inUse++;
+    return true;
+  }
+
   isUsed(port: number): boolean {
     const d = port - this.first;
     if (d < 0 || d % this.shardCount !== 0) return false;

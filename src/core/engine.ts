@@ -1128,6 +1128,16 @@ export class Engine {
     this.releasePort(conns.daf[h]!, this.b, 0, conns.lport[h]!);
   }
 
+  /**
+   * A FullNAT connection taken over from another process (daemon/handover.ts) holds local port `port`
+   * of local address addr: mark it used so that no new connection gets it. False when no service
+   * has that local address or the port is outside its range or already used.
+   */
+  reserveLocalPort(af: number, addr: Uint32Array, port: number): boolean {
+    const a = this.allocByKey.get(`${af}:${addr.subarray(0, 4).join('.')}`);
+    return a !== undefined && a.reserve(port);
+  }
+
   private releasePort(af: number, addr: Uint32Array, off: number, port: number): void {
     const key = `${af}:${addr.subarray(off, off + 4).join('.')}`;
     const a = this.allocByKey.get(key);

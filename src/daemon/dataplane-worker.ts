@@ -13,7 +13,7 @@ import { SLOT_SIZE_GSO } from '../packet/frame.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import { warmUpDataPlane } from './warmup.js';
 import { captureTable, restoreTable } from './persist.js';
-import { dumpConnections, restoreConnections } from './handover.js';
+import { dumpConnections, restoreConnections, restoreFullnat } from './handover.js';
 import { FlowOffload } from '../core/offload.js';
 import { native } from '../io/native.js';
 
@@ -107,8 +107,11 @@ async function run(): Promise<void> {
       case 'handover-dump':
         plane.close(); // capture stops here: nothing moves after the dump
         return dumpConnections(plane.director, monotonicMs());
-      case 'handover-restore':
-        return restoreConnections(plane.director, m.data, monotonicMs());
+      case 'handover-restore': {
+        const now = monotonicMs();
+        const r = restoreConnections(plane.director, m.data, now);
+        return m.fullnat ? { ...r, fullnat: restoreFullnat(plane.director, m.fullnat, now) } : r;
+      }
       case 'offload-installed':
         plane.director.engine.offload?.installed(m.keys, m.failed, monotonicMs());
         return null;

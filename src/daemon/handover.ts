@@ -12,16 +12,29 @@
  * length and a v1 sync message. The file is consumed (removed) by the first daemon that reads it,
  * whatever the outcome, so a hand-over is never applied twice.
  *
- * Connections v1 cannot carry (FullNAT: no local address field; mixed-family tunnels) are not handed
- * over and are counted as skipped; their clients see the connection stall and reset.
+ * FullNAT connections, which v1 cannot carry (no local address field), travel in lvsd's own fixed
+ * records (FULLNAT_RECORD bytes each, base64 in the header's `fullnat`, which an older daemon ignores)
+ * and keep their local address and port, which the successor marks used in its port allocator.
+ * What neither carries (mixed-family tunnels, one-packet entries) is counted as skipped; those
+ * clients see the connection stall and reset.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Director } from '../core/director.js';
 import { buildTemplateKey, type TemplateKey } from '../conn/persistence.js';
 import { dumpTable, restoreMessage, type RestoreResolver, type SyncConn } from '../conn/sync-record.js';
-import { ADDR_C } from '../conn/table.js';
-import { CONN_F_FWD_MASK, CONN_F_MASQ } from '../conn/flags.js';
+import { ADDR_C, ADDR_D, ADDR_L, ADDR_V } from '../conn/table.js';
+import {
+  CONN_F_FULLNAT,
+  CONN_F_FWD_MASK,
+  CONN_F_HASHED,
+  CONN_F_INACTIVE,
+  CONN_F_MASQ,
+  CONN_F_ONE_PACKET,
+  CONN_F_SYNC,
+  CONN_F_TEMPLATE,
+} from '../conn/flags.js';
+import { setTcpState } from '../conn/state.js';
 import { SVC_F_PERSISTENT, type ServiceInfo } from '../core/services.js';
 import { writeFileAtomic } from './persist.js';
 
@@ -44,13 +57,24 @@ export interface HandoverHeader {
   skipped: number;
   /** the steering backend's own hand-over data (e.g. the host's original reserved ports) */
   steering?: unknown;
+  /** FullNAT connections: FULLNAT_RECORD-byte records, base64 */
+  fullnat?: string;
 }
 
 export interface DumpResult {
   data: Uint8Array;
   records: number;
   skipped: number;
+  /** FullNAT connections as FULLNAT_RECORD-byte records (counted in records, not in skipped) */
+  fullnat: Uint8Array;
 }
+
+/**
+ * One FullNAT connection: af u8, daf u8, proto u8, state u8, flags u32, remaining timeout ms u32,
+ * cport u16, vport u16, dport u16, lport u16, fwmark u32, inPkts u32, 4 bytes zero, then caddr,
+ * vaddr, daddr, laddr as four 32-bit words each (the table's word order), all little-endian.
+ */
+export const FULLNAT_RECORD = 96;
 
 /** Every connection and template the v1 format carries, as length-prefixed messages (worker side). */
 export function dumpConnections(d: Director, nowMs: number): DumpResult {
@@ -76,7 +100,150 @@ export function dumpConnections(d: Director, nowMs: number): DumpResult {
     data.set(c, o);
     o += c.length;
   }
-  return { data, records: st.records, skipped: st.skipped };
+  const fullnat = dumpFullnat(d, nowMs);
+  const n = fullnat.length / FULLNAT_RECORD;
+  return { data, records: st.records + n, skipped: st.skipped - n, fullnat };
+}
+
+function isHandedFullnat(t: Director['conns'], h: number): boolean {
+  const f = t.flags[h]!;
+  return (f & CONN_F_FWD_MASK) === CONN_F_FULLNAT && (f & (CONN_F_TEMPLATE | CONN_F_ONE_PACKET)) === 0;
+}
+
+/** Every FullNAT connection as FULLNAT_RECORD-byte records (worker side). */
+export function dumpFullnat(d: Director, nowMs: number): Uint8Array {
+  const t = d.conns;
+  let n = 0;
+  t.forEach((h) => {
+    if (isHandedFullnat(t, h)) n++;
+  });
+  const out = new Uint8Array(n * FULLNAT_RECORD);
+  const dv = new DataView(out.buffer);
+  const w = new Uint32Array(4);
+  let o = 0;
+  t.forEach((h) => {
+    if (!isHandedFullnat(t, h)) return;
+    out[o] = t.af[h]!;
+    out[o + 1] = t.daf[h]!;
+    out[o + 2] = t.proto[h]!;
+    out[o + 3] = t.state[h]!;
+    dv.setUint32(o + 4, t.flags[h]! & ~CONN_F_HASHED, true);
+    dv.setUint32(o + 8, Math.max(0, Math.min(0xffffffff, Math.ceil(t.remainingMs(h, nowMs)))), true);
+    dv.setUint16(o + 12, t.cport[h]!, true);
+    dv.setUint16(o + 14, t.vport[h]!, true);
+    dv.setUint16(o + 16, t.dport[h]!, true);
+    dv.setUint16(o + 18, t.lport[h]!, true);
+    dv.setUint32(o + 20, t.fwmark[h]!, true);
+    dv.setUint32(o + 24, t.inPkts[h]!, true);
+    const which = [ADDR_C, ADDR_V, ADDR_D, ADDR_L];
+    for (let a = 0; a < 4; a++) {
+      w.fill(0);
+      t.readAddr(h, which[a]!, w, 0);
+      for (let k = 0; k < 4; k++) dv.setUint32(o + 32 + a * 16 + k * 4, w[k]!, true);
+    }
+    o += FULLNAT_RECORD;
+  });
+  return out;
+}
+
+export interface FullnatRestoreResult {
+  created: number;
+  /** already in the table */
+  existing: number;
+  /** table full */
+  failed: number;
+  /** malformed records, or their service / local address is gone */
+  bad: number;
+}
+
+/**
+ * Recreate FullNAT connections from dumpFullnat records (worker side; after the table and its local
+ * addresses are restored). Each keeps its local address and port, marked used in the allocator.
+ * Never throws.
+ */
+export function restoreFullnat(d: Director, data: Uint8Array, nowMs: number): FullnatRestoreResult {
+  const res: FullnatRestoreResult = { created: 0, existing: 0, failed: 0, bad: 0 };
+  const t = d.conns;
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const addr = [new Uint32Array(4), new Uint32Array(4), new Uint32Array(4), new Uint32Array(4)];
+  const svcs = d.services.list();
+  for (let o = 0; o + FULLNAT_RECORD <= data.length; o += FULLNAT_RECORD) {
+    const af = data[o]!;
+    const daf = data[o + 1]!;
+    const proto = data[o + 2]!;
+    const state = data[o + 3]!;
+    const flags = dv.getUint32(o + 4, true);
+    const remaining = dv.getUint32(o + 8, true);
+    const cport = dv.getUint16(o + 12, true);
+    const vport = dv.getUint16(o + 14, true);
+    const dport = dv.getUint16(o + 16, true);
+    const lport = dv.getUint16(o + 18, true);
+    const fwmark = dv.getUint32(o + 20, true);
+    for (let a = 0; a < 4; a++)
+      for (let k = 0; k < 4; k++) addr[a]![k] = dv.getUint32(o + 32 + a * 16 + k * 4, true);
+    const [caddr, vaddr, daddr, laddr] = addr as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    if ((af !== 4 && af !== 6) || (daf !== 4 && daf !== 6) || (flags & CONN_F_FWD_MASK) !== CONN_F_FULLNAT) {
+      res.bad++;
+      continue;
+    }
+    if (t.lookupIn(proto, af, caddr, 0, cport, vaddr, 0, vport) >= 0) {
+      res.existing++;
+      continue;
+    }
+    const svc = svcs.find(
+      (s) =>
+        s.af === af &&
+        (fwmark !== 0
+          ? s.fwmark === fwmark
+          : s.fwmark === 0 &&
+            s.proto === proto &&
+            sameAddr(af, s.addr, vaddr) &&
+            (s.port === vport || s.port === 0)),
+    );
+    // its local port must be ours again, or a new connection could be given the same one
+    if (!svc || !d.engine.reserveLocalPort(daf, laddr, lport)) {
+      res.bad++;
+      continue;
+    }
+    const dest = svc.dests.find(
+      (x) => x.af === daf && sameAddr(daf, x.addr, daddr) && (x.port === dport || x.port === 0),
+    );
+    const h = t.create(
+      af,
+      daf,
+      proto,
+      flags & ~(CONN_F_HASHED | CONN_F_INACTIVE | CONN_F_SYNC),
+      caddr,
+      0,
+      cport,
+      vaddr,
+      0,
+      vport,
+      daddr,
+      0,
+      dport,
+      laddr,
+      0,
+      lport,
+      fwmark,
+      svc.id,
+      dest?.id ?? -1,
+      -1,
+      remaining || 3000,
+      nowMs,
+    );
+    if (h < 0) {
+      res.failed++;
+      continue;
+    }
+    if (proto === 6 && state < 11) setTcpState(t, d.timeouts, h, state, nowMs);
+    else t.state[h] = state;
+    t.inPkts[h] = dv.getUint32(o + 24, true);
+    t.timeout[h] = remaining || 3000;
+    t.setExpiry(h, nowMs + (remaining || 3000));
+    res.created++;
+  }
+  return res;
 }
 
 function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boolean {
@@ -146,6 +313,8 @@ export interface RestoreResult {
   failed: number;
   /** malformed messages (skipped whole) */
   bad: number;
+  /** FullNAT connections (header `fullnat`) */
+  fullnat?: FullnatRestoreResult;
 }
 
 /** Restore length-prefixed messages from dumpConnections into d (worker side). Never throws. */

@@ -174,6 +174,7 @@ export class RestartController {
         records: dump.records,
         skipped: dump.skipped,
         steering: { ...(st?.handoverState?.() ?? {}), droppedBefore },
+        ...(dump.fullnat.length > 0 ? { fullnat: Buffer.from(dump.fullnat).toString('base64') } : {}),
       },
       dump.data,
     );
@@ -210,10 +211,15 @@ export class RestartController {
       await this.apply(reply.table);
     }
     this.stoppedAt = r.header.stoppedAt;
+    const fullnat =
+      typeof r.header.fullnat === 'string'
+        ? new Uint8Array(Buffer.from(r.header.fullnat, 'base64'))
+        : undefined;
     const restore = (await this.host.call({
       t: 'handover-restore',
       id: 0,
       data: r.data,
+      ...(fullnat ? { fullnat } : {}),
     })) as RestoreResult;
     const steering = (r.header.steering ?? {}) as { droppedBefore?: number };
     this.droppedBefore = typeof steering.droppedBefore === 'number' ? steering.droppedBefore : -1;

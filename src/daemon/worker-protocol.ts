@@ -26,7 +26,7 @@ export type ToWorker =
   | { t: 'table-save'; id: number }
   | { t: 'table-restore'; id: number; content: TableContent }
   | { t: 'handover-dump'; id: number }
-  | { t: 'handover-restore'; id: number; data: Uint8Array }
+  | { t: 'handover-restore'; id: number; data: Uint8Array; fullnat?: Uint8Array }
   // DR flow offload (core/offload.ts): the answer to an 'offload' request, and kernel counters
   | { t: 'offload-installed'; id: number; keys: string[]; failed: string[] }
   | { t: 'offload-counters'; id: number; rows: OffloadCounterRow[]; retire?: string[] };
