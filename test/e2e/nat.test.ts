@@ -450,20 +450,16 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     const rs = await establishedDest(`${CLIENT}:45001`);
     const idx = RS.indexOf(rs as (typeof RS)[number]);
     const dropsBefore = dropCount('dest_unavailable');
+    const atDelete = fileSize(out);
     director.sh(`ipvsadm -d -t ${VIP}:80 -r ${rs}:80`);
     const names = curlNames(12);
-    // §4.5: the client's packets (ACKs, window updates) for the deleted dest are silently dropped, so
-    // once the client's small receive buffer (32 KiB, read at 32 KiB/s by a curl that may run late on
-    // a loaded machine) is drained the transfer stalls for good: wait until the file stops growing for
-    // 2 s (at most 12 s), then it must stay where it is
-    let stalledAt = fileSize(out);
-    for (let quiet = 0, waited = 0; quiet < 2000 && waited < 12000; waited += 250) {
-      await sleep(250);
-      const n = fileSize(out);
-      quiet = n === stalledAt ? quiet + 250 : 0;
-      stalledAt = n;
-    }
-    await sleep(2000);
+    // §4.5: the client's packets (ACKs, window updates) for the deleted dest are silently dropped,
+    // while the server's (retransmissions) still reach the client, as in the kernel (ip_vs_out keeps
+    // translating a connection whose dest is gone). So the server can never send beyond the last
+    // window the client advertised before the delete (tcp_rmem max 32 KiB here): the client gets at
+    // most that window plus what its own buffer held, trickling in with the server's RTO backoff,
+    // and the transfer never completes.
+    await sleep(4000);
     const later = fileSize(out);
     const stillRunning = exited === null;
     child.kill('SIGKILL');
@@ -477,8 +473,8 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
         `the download through deleted ${rs} ended (curl ${exited}), ${later} of ${BIG} bytes`,
       );
       assert.ok(
-        later < BIG && later === stalledAt,
-        `download kept going: ${stalledAt} then ${later} of ${BIG} bytes`,
+        later < BIG && later - atDelete <= 2 * 32 * 1024,
+        `download kept going: ${atDelete} bytes at the delete, ${later} of ${BIG} 4 s later`,
       );
       assert.ok(dropCount('dest_unavailable') > dropsBefore, 'no dest_unavailable drops counted');
     });

@@ -218,8 +218,15 @@ function parseWrk(text: string): Wrk {
   return { requests: m ? Number(m[1]) : 0, failures, text };
 }
 
-/** NAT director d between client c and three nginx + echo real servers; `setup`: -R lines for :80 and :9000. */
-function natLab(lab: Lab, tag: number): { c: Netns; d: Netns; vip: string; setup: string[] } {
+/**
+ * NAT director d between client c and three nginx + echo real servers; `setup`: -R lines for :80 and
+ * :9000. fullnat: the same in FullNAT (`--fullnat`, the local address 192.168.<tag>.1 on d's lo).
+ */
+function natLab(
+  lab: Lab,
+  tag: number,
+  opts: { fullnat?: boolean } = {},
+): { c: Netns; d: Netns; vip: string; setup: string[] } {
   const front = `10.${tag}.0`;
   const c = lab.ns('c');
   const d = lab.ns('d');
@@ -230,7 +237,11 @@ function natLab(lab: Lab, tag: number): { c: Netns; d: Netns; vip: string; setup
       'sysctl -qw net.ipv4.ip_forward=1',
   );
   const vip = `${front}.100`;
-  const cmds = [`ipvsadm -A -t ${vip}:80 -s rr`, `ipvsadm -A -t ${vip}:9000 -s rr`];
+  const laddr = `192.168.${tag}.1`;
+  if (opts.fullnat) d.sh(`ip addr add ${laddr}/32 dev lo`);
+  const pool = opts.fullnat ? ` --laddr ${laddr}` : '';
+  const method = opts.fullnat ? '--fullnat' : '-m';
+  const cmds = [`-A -t ${vip}:80 -s rr${pool}`, `-A -t ${vip}:9000 -s rr${pool}`];
   for (let k = 1; k <= 3; k++) {
     const r = lab.ns(`r${k}`);
     const back = `172.${tag - 60}.${k}`;
@@ -239,7 +250,7 @@ function natLab(lab: Lab, tag: number): { c: Netns; d: Netns; vip: string; setup
     r.sh(`ip link set eth0 up; ip addr add ${back}.2/24 dev eth0; ip route add default via ${back}.1`);
     startNginx(lab, r, { listen: [`${back}.2:80`], body: `rs${k}` });
     r.spawn(`exec socat TCP-LISTEN:9000,fork,reuseaddr EXEC:cat`);
-    cmds.push(`-a -t ${vip}:80 -r ${back}.2:80 -m`, `-a -t ${vip}:9000 -r ${back}.2:9000 -m`);
+    cmds.push(`-a -t ${vip}:80 -r ${back}.2:80 ${method}`, `-a -t ${vip}:9000 -r ${back}.2:9000 ${method}`);
   }
   // count every RST the client receives (from real servers, or from a director kernel that saw
   // service traffic lvsd should have taken)
@@ -347,6 +358,34 @@ test(
       assert.equal(alive(oldPid), false);
       assert.ok(st.restart.handover.connections >= STREAMS, JSON.stringify(st.restart));
       t.diagnostic(`${summary}; hand-over ${JSON.stringify(st.restart.handover)}`);
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+test(
+  'restart (d): FullNAT connections keep their local address and port across lvsd restart under load',
+  { skip: skip ?? false, timeout: 150000 },
+  async (t) => {
+    const lab = new Lab('rstd');
+    try {
+      const { c, d, vip, setup } = natLab(lab, 95, { fullnat: true });
+      d.sh('ipvsadm -R', { input: setup.join('\n') });
+      expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
+      const summary = await underLoad(lab, c, d, vip, async () => {
+        const out = await collect(d.spawn('lvsd restart'));
+        expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
+        return out.out.trim();
+      });
+      const st = JSON.parse(d.sh('lvsd status --json')) as {
+        restart: {
+          handover: { connections: number; skipped: number; restore: { fullnat?: { created: number } } };
+        };
+      };
+      const h = st.restart.handover;
+      assert.ok((h.restore.fullnat?.created ?? 0) >= STREAMS, JSON.stringify(st.restart));
+      t.diagnostic(`${summary}; hand-over ${JSON.stringify(h)}`);
     } finally {
       await lab.cleanup();
     }
