@@ -190,16 +190,7 @@ export function restoreFullnat(d: Director, data: Uint8Array, nowMs: number): Fu
       res.existing++;
       continue;
     }
-    const svc = svcs.find(
-      (s) =>
-        s.af === af &&
-        (fwmark !== 0
-          ? s.fwmark === fwmark
-          : s.fwmark === 0 &&
-            s.proto === proto &&
-            sameAddr(af, s.addr, vaddr) &&
-            (s.port === vport || s.port === 0)),
-    );
+    const svc = findService(svcs, af, vaddr, vport, proto, fwmark);
     // its local port must be ours again, or a new connection could be given the same one
     if (!svc || !d.engine.reserveLocalPort(daf, laddr, lport)) {
       res.bad++;
@@ -252,6 +243,29 @@ function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boole
   return true;
 }
 
+/** The service a connection belongs to: by fwmark, else by address, protocol and port (exact before any-port). */
+function findService(
+  svcs: readonly ServiceInfo[],
+  af: number,
+  vaddr: ArrayLike<number>,
+  vport: number,
+  proto: number,
+  fwmark: number,
+): ServiceInfo | undefined {
+  let portAny: ServiceInfo | undefined;
+  for (const s of svcs) {
+    if (s.af !== af) continue;
+    if (fwmark !== 0) {
+      if (s.fwmark === fwmark) return s;
+      continue;
+    }
+    if (s.fwmark !== 0 || s.proto !== proto || !sameAddr(af, s.addr, vaddr)) continue;
+    if (s.port === vport) return s;
+    if (s.port === 0) portAny = s;
+  }
+  return portAny;
+}
+
 /**
  * How restored records find their service and destination in this daemon's table: by address, since
  * ids are per process. A record whose service or destination is gone gets no destination (-1), as a
@@ -259,20 +273,8 @@ function sameAddr(af: number, a: ArrayLike<number>, b: ArrayLike<number>): boole
  */
 export function directorResolver(d: Director): RestoreResolver {
   const svcs = d.services.list();
-  const find = (af: number, vaddr: Uint32Array, vport: number, proto: number, fwmark: number) => {
-    let portAny: ServiceInfo | undefined;
-    for (const s of svcs) {
-      if (s.af !== af) continue;
-      if (fwmark !== 0) {
-        if (s.fwmark === fwmark) return s;
-        continue;
-      }
-      if (s.fwmark !== 0 || s.proto !== proto || !sameAddr(af, s.addr, vaddr)) continue;
-      if (s.port === vport) return s;
-      if (s.port === 0) portAny = s;
-    }
-    return portAny;
-  };
+  const find = (af: number, vaddr: Uint32Array, vport: number, proto: number, fwmark: number) =>
+    findService(svcs, af, vaddr, vport, proto, fwmark);
   return {
     destId(af, daddr, dport, vaddr, vport, proto, fwmark) {
       const s = find(af, vaddr, vport, proto, fwmark);
