@@ -200,7 +200,7 @@ function slowDownload(
   maxTime: number,
 ): { child: ChildProcess; done: Promise<number> } {
   const child = client.spawn(
-    `exec curl -s --max-time ${maxTime} --local-port ${port} --limit-rate ${SLOW_RATE} -o ${out} http://${VIP}/files/big`,
+    `exec curl -s --max-time ${maxTime} --local-port ${port} --limit-rate ${SLOW_RATE} -o ${out} http://${VIP}/slow/big`,
   );
   return { child, done: new Promise((r) => child.on('exit', (c, sig) => r(c ?? (sig ? -1 : -2)))) };
 }
@@ -299,7 +299,9 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
       ns.sh(`ip link set eth0 up; ip addr add ${rs}/24 dev eth0; ip route add default via 172.31.0.1`);
       const big = crypto.randomBytes(BIG);
       bigFiles.push(big);
-      startNginx(lab, ns, { listen: [`${rs}:80`], body: NAMES[i]!, files: { big } });
+      // /slow/ is sent at SLOW_RATE by nginx itself: curl's --limit-rate alone let a 256 KiB download
+      // finish in ~1.5 s at times, before the test could see its connection
+      startNginx(lab, ns, { listen: [`${rs}:80`], body: NAMES[i]!, files: { big }, slowRate: '32k' });
       await startUdpEcho(lab, ns, NAMES[i]!, rs, UDP_PORT, (r) => received.push(r));
     }
     // Management service: an echo on every director address, port 2222 (not a service port).

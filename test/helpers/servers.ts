@@ -15,6 +15,8 @@ export interface NginxOptions {
   body: string;
   /** extra files served under /files/ */
   files?: Record<string, Uint8Array | string>;
+  /** the same files under /slow/, sent at this nginx limit_rate (e.g. '32k'): a transfer whose length does not depend on the client */
+  slowRate?: string;
 }
 
 /** Start nginx in ns; returns its prefix dir. Stopped by Lab.cleanup (it kills the namespace's processes). */
@@ -41,7 +43,7 @@ http {
 ${o.listen.map((l) => `    listen ${l} reuseport;`).join('\n')}
     location = / { default_type text/plain; return 200 "${o.body}\\n"; }
     location /files/ { alias ${dir}/files/; }
-  }
+${o.slowRate ? `    location /slow/ { alias ${dir}/files/; limit_rate ${o.slowRate}; }\n` : ''}  }
 }
 `;
   fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
