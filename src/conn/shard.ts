@@ -93,36 +93,36 @@ export class LocalPortAllocator {
 
   /** Return a port (on conn free). Ignores ports not owned by this allocator or already free. */
   release(port: number): boolean {
-    const d = port - this.first;
-    if (d < 0 || d % this.shardCount !== 0) return false;
-    const i = d / this.shardCount;
-    if (i >= this.size) return false;
-    const w = i >>> 5;
-    const b = 1 << (i & 31);
-    if ((this.used[w]! & b) === 0) return false;
-    this.used[w] = this.used[w]! & ~b;
-    this.inUse--;
-    return true;
+    return this.mark(port, false);
   }
 
   /** Mark a port used (a connection taken over from another process holds it). False if not ours or taken. */
   reserve(port: number): boolean {
-    const d = port - this.first;
-    if (d < 0 || d % this.shardCount !== 0) return false;
-    const i = d / this.shardCount;
-    if (i >= this.size) return false;
-    const w = i >>> 5;
-    const b = 1 << (i & 31);
-    if ((this.used[w]! & b) !== 0) return false;
-    this.used[w] = this.used[w]! | b;
-    this.inUse++;
-    return true;
+    return this.mark(port, true);
   }
 
   isUsed(port: number): boolean {
+    const i = this.slot(port);
+    return i >= 0 && (this.used[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+
+  /** The bitmap index of a port this allocator owns, else -1. */
+  private slot(port: number): number {
     const d = port - this.first;
-    if (d < 0 || d % this.shardCount !== 0) return false;
+    if (d < 0 || d % this.shardCount !== 0) return -1;
     const i = d / this.shardCount;
-    return i < this.size && (this.used[i >>> 5]! & (1 << (i & 31))) !== 0;
+    return i < this.size ? i : -1;
+  }
+
+  /** Set (used) or clear a port's bit; false when the port is not ours or already in that state. */
+  private mark(port: number, used: boolean): boolean {
+    const i = this.slot(port);
+    if (i < 0) return false;
+    const w = i >>> 5;
+    const b = 1 << (i & 31);
+    if (((this.used[w]! & b) !== 0) === used) return false;
+    this.used[w] = used ? this.used[w]! | b : this.used[w]! & ~b;
+    this.inUse += used ? 1 : -1;
+    return true;
   }
 }
