@@ -11,6 +11,8 @@
  *  - batched AF_PACKET I/O for the data plane: packetRecv fills many FrameBatch slots from many
  *    sockets with recvmmsg(2) in one call, packetSend transmits many slots with sendmmsg(2) per
  *    socket in one call (hot-path rule 8: one native call moves a whole batch).
+ * The health checker's probe thread (probeOpen ... probeClose) is in probe.c; the error and
+ * argument helpers both files use are in napi-util.h.
  *
  * Errors: system-call failures throw a Node-style SystemError-like Error: message
  * "<fn>: <syscall> <CODE> (<strerror>)", .code = errno name, .errno = -errno (as Node does),
@@ -36,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -95,117 +99,8 @@ static instance_state *get_state(napi_env env) {
   return (instance_state *)data;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* errors and argument helpers                                                                  */
-
-static napi_value throw_errno(napi_env env, const char *fn, const char *syscall, const char *detail,
-                              int err) {
-  char msg[320];
-  const char *name = uv_err_name(-err);
-  if (detail != NULL && detail[0] != '\0')
-    snprintf(msg, sizeof msg, "%s: %s %s %s (%s)", fn, syscall, detail, name, strerror(err));
-  else
-    snprintf(msg, sizeof msg, "%s: %s %s (%s)", fn, syscall, name, strerror(err));
-  napi_value msg_v, code_v, err_v, errno_v, syscall_v;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_v);
-  napi_create_error(env, code_v, msg_v, &err_v);
-  napi_create_int32(env, -err, &errno_v);
-  napi_set_named_property(env, err_v, "errno", errno_v);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v);
-  napi_set_named_property(env, err_v, "syscall", syscall_v);
-  napi_throw(env, err_v);
-  return NULL;
-}
-
-static napi_value throw_type(napi_env env, const char *fn, const char *what) {
-  char msg[200];
-  snprintf(msg, sizeof msg, "%s: %s", fn, what);
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return NULL;
-}
-
-static napi_value throw_range(napi_env env, const char *fn, const char *what) {
-  char msg[200];
-  snprintf(msg, sizeof msg, "%s: %s", fn, what);
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-  return NULL;
-}
-
-static int get_i32(napi_env env, napi_value v, int32_t *out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
-  return napi_get_value_int32(env, v, out) == napi_ok;
-}
-
-static int get_u32(napi_env env, napi_value v, uint32_t *out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
-  return napi_get_value_uint32(env, v, out) == napi_ok;
-}
-
-/* A typed array of the given element type; *len is the element count. */
-static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
-                     size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok) return 0;
-  return type == want;
-}
-
-static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
-  void *p = NULL;
-  if (!get_typed(env, v, napi_uint8_array, &p, len)) return 0;
-  *data = (uint8_t *)p;
-  return 1;
-}
-
-/* buf, offset, length -> pointer into buf after checking the range */
-static int get_range(napi_env env, const char *fn, napi_value *argv, uint8_t **p, size_t *n) {
-  uint8_t *data;
-  size_t len;
-  int32_t off, cnt;
-  if (!get_bytes(env, argv[0], &data, &len)) {
-    throw_type(env, fn, "buf must be a Uint8Array");
-    return 0;
-  }
-  if (!get_i32(env, argv[1], &off) || !get_i32(env, argv[2], &cnt)) {
-    throw_type(env, fn, "offset and length must be numbers");
-    return 0;
-  }
-  if (off < 0 || cnt < 0 || (size_t)off + (size_t)cnt > len) {
-    throw_range(env, fn, "offset/length outside the buffer");
-    return 0;
-  }
-  *p = data + off;
-  *n = (size_t)cnt;
-  return 1;
-}
-
-#define ARGS(N)                                                                                 \
-  size_t argc = (N);                                                                            \
-  napi_value argv[(N) > 0 ? (N) : 1];                                                           \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                                         \
-  if (argc < (N)) return throw_type(env, FN, "missing arguments")
-
-#define INT_ARG(i, var)                                                                         \
-  int32_t var;                                                                                  \
-  if (!get_i32(env, argv[i], &var)) return throw_type(env, FN, #var " must be a number")
-
-static napi_value make_i32(napi_env env, int32_t v) {
-  napi_value r;
-  napi_create_int32(env, v, &r);
-  return r;
-}
-
-static napi_value make_undefined(napi_env env) {
-  napi_value r;
-  napi_get_undefined(env, &r);
-  return r;
-}
+/* errors and argument helpers (shared with probe.c) */
+#include "napi-util.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* plain system-call wrappers                                                                   */
@@ -642,6 +537,51 @@ static napi_value js_set_thread_nice(napi_env env, napi_callback_info info) {
   pid_t tid = (pid_t)syscall(SYS_gettid);
   if (setpriority(PRIO_PROCESS, (id_t)tid, nice_value) < 0) return throw_errno(env, FN, "setpriority", NULL, errno);
   return make_i32(env, (int32_t)tid);
+}
+
+#undef FN
+#define FN "setThreadAffinity"
+/* sched_setaffinity(2) of one thread: cpus is an array of CPU numbers; tid (optional, 0) is a thread
+ * of this process, 0 the calling one. Returns the tid. */
+static napi_value js_set_thread_affinity(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, FN, "missing arguments");
+  int32_t target = 0;
+  if (argc >= 2 && !get_i32(env, argv[1], &target)) return throw_type(env, FN, "tid must be a number");
+  bool is_array = false;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
+    return throw_type(env, FN, "cpus must be an array of CPU numbers");
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[0], &n);
+  if (n == 0) return throw_range(env, FN, "cpus must name at least one CPU");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    uint32_t cpu;
+    napi_get_element(env, argv[0], i, &v);
+    if (!get_u32(env, v, &cpu)) return throw_type(env, FN, "cpus must be an array of CPU numbers");
+    if (cpu >= CPU_SETSIZE) return throw_range(env, FN, "CPU number out of range");
+    CPU_SET(cpu, &set);
+  }
+  pid_t tid = target > 0 ? (pid_t)target : (pid_t)syscall(SYS_gettid);
+  if (sched_setaffinity(tid, sizeof set, &set) < 0) return throw_errno(env, FN, "sched_setaffinity", NULL, errno);
+  return make_i32(env, (int32_t)tid);
+}
+
+#undef FN
+#define FN "setThreadName"
+/* prctl(PR_SET_NAME) of the calling thread: what top -H and /proc/<pid>/task/<tid>/comm show (15 bytes). */
+static napi_value js_set_thread_name(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char name[16];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok)
+    return throw_type(env, FN, "name must be a string");
+  if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0) return throw_errno(env, FN, "prctl", NULL, errno);
+  return make_undefined(env);
 }
 
 #undef FN
@@ -1130,12 +1070,6 @@ static void finalize_state(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, exports, name, fn);
-}
-
 static void export_const(napi_env env, napi_value obj, const char *name, double v) {
   set_num(env, obj, name, v);
 }
@@ -1163,6 +1097,8 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "packetStats", js_packet_stats);
   export_fn(env, exports, "ifIndex", js_if_index);
   export_fn(env, exports, "setThreadNice", js_set_thread_nice);
+  export_fn(env, exports, "setThreadAffinity", js_set_thread_affinity);
+  export_fn(env, exports, "setThreadName", js_set_thread_name);
   export_fn(env, exports, "packetOpen", js_packet_open);
   export_fn(env, exports, "packetRecv", js_packet_recv);
   export_fn(env, exports, "packetSend", js_packet_send);
@@ -1172,6 +1108,7 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "recvFrom", js_recv_from);
   export_fn(env, exports, "netnsCookie", js_netns_cookie);
   export_fn(env, exports, "unixDgramSend", js_unix_dgram_send);
+  probe_register(env, exports);
 
   /* the values native.ts hard-codes, from the system headers, so a test can compare them */
   napi_value c;

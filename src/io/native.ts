@@ -17,6 +17,17 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+/** An open probe engine (probeOpen); opaque. */
+export type ProbeHandle = { readonly __probeHandle: unique symbol };
+export type ProbeRow = [
+  id: number,
+  errno: number,
+  phase: number,
+  eof: boolean,
+  latencyUs: number,
+  response: Buffer | null,
+];
+
 export interface NativeAddon {
   /** socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC added to type; returns the fd. */
   socket(domain: number, type: number, protocol: number): number;
@@ -150,6 +161,44 @@ export interface NativeAddon {
    * the thread id; throws EACCES without CAP_SYS_NICE for a negative value.
    */
   setThreadNice(nice: number): number;
+  /**
+   * sched_setaffinity(2) of one thread (tid, a thread of this process; default: the calling one) to
+   * the CPUs listed. Returns the thread id.
+   */
+  setThreadAffinity(cpus: number[], tid?: number): number;
+  /** The calling thread's name as top -H shows it (prctl PR_SET_NAME; at most 15 bytes are kept). */
+  setThreadName(name: string): void;
+  /**
+   * Health-check stream probes (native/probe.c): one thread with an epoll set runs TCP connects and
+   * request/response exchanges; onDone runs on this thread's loop when finished probes wait in
+   * probeDrain (one call per batch). The handle does not keep the loop alive until probeRef(h, true).
+   */
+  probeOpen(onDone: () => void): ProbeHandle;
+  /**
+   * Start probe `id`: connect to host:port (IPv4 or IPv6 literal), from bindHost:bindPort when given
+   * ('' / 0: none), write `request` if any and read the response (at most maxResponse bytes) to EOF,
+   * or, with http, until the HTTP/1.x message is complete. timeoutMs bounds the whole probe.
+   */
+  probeStart(
+    h: ProbeHandle,
+    id: number,
+    host: string,
+    port: number,
+    bindHost: string,
+    bindPort: number,
+    timeoutMs: number,
+    request: Uint8Array | null,
+    maxResponse: number,
+    http: boolean,
+  ): void;
+  /** Abandon probe `id`: its socket is closed and it is never reported. */
+  probeCancel(h: ProbeHandle, id: number): void;
+  /** Finished probes in completion order: [id, errno (0 = ok), phase (1 connect, 2 write, 3 read), eof, latency us, response]. */
+  probeDrain(h: ProbeHandle): ProbeRow[];
+  /** Whether pending probes keep the event loop alive. */
+  probeRef(h: ProbeHandle, keepAlive: boolean): void;
+  /** Stop the thread; pending probes are dropped unreported. */
+  probeClose(h: ProbeHandle): void;
   /** The constants below as the C headers define them (tests compare). */
   readonly constants: Readonly<Record<string, number>>;
 }

@@ -36,9 +36,18 @@ import { buildDnsQuery } from '../../src/health/checkers/dns.js';
 import { findExecutable } from '../../src/health/checkers/ping.js';
 import { resolveScriptIds } from '../../src/health/scripts.js';
 import { compileReplyPattern, matchReply } from '../../src/health/checkers/udp.js';
+import { streamProber } from '../../src/health/checkers/stream-prober.js';
+import { nativeAvailable } from '../../src/io/native.js';
 import { http as httpCfg, tcp, misc } from './helpers.js';
 
 const LO = '127.0.0.1';
+// TCP_CHECK and HTTP_GET run on the addon's probe thread when there is one, else on Node sockets:
+// both must give the same results.
+const backends = [
+  { name: 'probe thread', prober: streamProber() },
+  { name: 'Node sockets', prober: null },
+] as const;
+after(() => streamProber()?.close());
 const signal = new AbortController().signal;
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-health-'));
 const closers: (() => Promise<void> | void)[] = [];
@@ -76,24 +85,29 @@ async function closedPort(): Promise<number> {
 
 // ---- TCP_CHECK ------------------------------------------------------------------------------
 
-test('TCP_CHECK: connect succeeds; refused port fails; bindto is the source address', async () => {
-  let remote = '';
-  const server = net.createServer((s) => {
-    remote = s.remoteAddress ?? '';
-    s.destroy();
-  });
-  const port = await listen(server, '0.0.0.0');
-  const okRes = await new TcpCheck(tcp(LO, port)).run(signal);
-  assert.equal(okRes.ok, true, okRes.reason);
-  assert.ok(okRes.latencyMs >= 0);
-  const bound = await new TcpCheck(tcp(LO, port, { bindTo: '127.0.0.2' })).run(signal);
-  assert.equal(bound.ok, true, bound.reason);
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(remote, '127.0.0.2');
-  const refused = await new TcpCheck(tcp(LO, await closedPort())).run(signal);
-  assert.equal(refused.ok, false);
-  assert.equal(refused.reason, 'connection refused');
-});
+for (const { name, prober } of backends)
+  test(
+    `TCP_CHECK (${name}): connect succeeds; refused port fails; bindto is the source address`,
+    { skip: name === 'probe thread' && !nativeAvailable },
+    async () => {
+      let remote = '';
+      const server = net.createServer((s) => {
+        remote = s.remoteAddress ?? '';
+        s.destroy();
+      });
+      const port = await listen(server, '0.0.0.0');
+      const okRes = await new TcpCheck(tcp(LO, port), prober).run(signal);
+      assert.equal(okRes.ok, true, okRes.reason);
+      assert.ok(okRes.latencyMs >= 0);
+      const bound = await new TcpCheck(tcp(LO, port, { bindTo: '127.0.0.2' }), prober).run(signal);
+      assert.equal(bound.ok, true, bound.reason);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(remote, '127.0.0.2');
+      const refused = await new TcpCheck(tcp(LO, await closedPort()), prober).run(signal);
+      assert.equal(refused.ok, false);
+      assert.equal(refused.reason, 'connection refused');
+    },
+  );
 
 // ---- HTTP_GET / SSL_GET ---------------------------------------------------------------------
 
@@ -133,71 +147,80 @@ test('HTTP response parser: content-length, chunked, EOF-delimited, malformed', 
   assert.equal(parseHttpResponse(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'), true), 'malformed');
 });
 
-test('HTTP_GET against a real server: status ranges, digest, regex, virtualhost, wrong status, timeout, refused', async () => {
-  const requests: string[] = [];
-  const body = 'healthy: yes\n';
-  const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url} ${req.headers['host']} ${req.headers['user-agent']}`);
-    if (req.url === '/ok') res.end(body);
-    else if (req.url === '/chunked') {
-      res.write('heal');
-      res.end('thy: yes\n');
-    } else if (req.url === '/down') {
-      res.statusCode = 503;
-      res.end('no');
-    } else if (req.url === '/hang') {
-      /* never answers */
-    } else {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  const port = await listen(server);
-  const md5 = createHash('md5').update(body).digest('hex');
-  const run = (paths: string[], o: Partial<HttpChecker> = {}, url: Partial<HttpChecker['urls'][0]> = {}) => {
-    const c = httpCfg(LO, port, paths, { connectTimeout: 0.5, ...o });
-    c.urls = c.urls.map((u) => ({ ...u, ...url }));
-    return new HttpCheck(c).run(signal, 0);
-  };
-  const good = await run(['/ok'], {}, { digest: md5, regex: '^healthy: (yes|ok)' });
-  assert.equal(good.ok, true, good.reason);
-  assert.equal(requests.at(-1), `GET /ok 127.0.0.1:${port} KeepAliveClient`);
-  const chunked = await run(
-    ['/chunked'],
-    { httpProtocol: '1.1', virtualhost: 'svc.example' },
-    { digest: md5 },
-  );
-  assert.equal(chunked.ok, true, chunked.reason);
-  assert.equal(requests.at(-1), `GET /chunked svc.example:${port} KeepAliveClient`);
-  const badDigest = await run(['/ok'], {}, { digest: '0'.repeat(32) });
-  assert.equal(badDigest.ok, false);
-  assert.match(badDigest.reason, /digest mismatch/);
-  const noMatch = await run(['/ok'], {}, { regex: 'healthy', regexNoMatch: true });
-  assert.equal(noMatch.ok, false);
-  const regexMiss = await run(['/ok'], {}, { regex: 'unhealthy' });
-  assert.equal(regexMiss.ok, false);
-  const s503 = await run(['/down']);
-  assert.equal(s503.ok, false);
-  assert.equal(s503.reason, 'status code 503');
-  const s503ok = await run(
-    ['/down'],
-    {},
-    {
-      statusCodes: [
-        [200, 299],
-        [500, 503],
-      ],
+for (const { name, prober } of backends)
+  test(
+    `HTTP_GET (${name}) against a real server: status ranges, digest, regex, virtualhost, wrong status, timeout, refused`,
+    { skip: name === 'probe thread' && !nativeAvailable },
+    async () => {
+      const requests: string[] = [];
+      const body = 'healthy: yes\n';
+      const server = http.createServer((req, res) => {
+        requests.push(`${req.method} ${req.url} ${req.headers['host']} ${req.headers['user-agent']}`);
+        if (req.url === '/ok') res.end(body);
+        else if (req.url === '/chunked') {
+          res.write('heal');
+          res.end('thy: yes\n');
+        } else if (req.url === '/down') {
+          res.statusCode = 503;
+          res.end('no');
+        } else if (req.url === '/hang') {
+          /* never answers */
+        } else {
+          res.statusCode = 404;
+          res.end();
+        }
+      });
+      const port = await listen(server);
+      const md5 = createHash('md5').update(body).digest('hex');
+      const run = (
+        paths: string[],
+        o: Partial<HttpChecker> = {},
+        url: Partial<HttpChecker['urls'][0]> = {},
+      ) => {
+        const c = httpCfg(LO, port, paths, { connectTimeout: 0.5, ...o });
+        c.urls = c.urls.map((u) => ({ ...u, ...url }));
+        return new HttpCheck(c, prober).run(signal, 0);
+      };
+      const good = await run(['/ok'], {}, { digest: md5, regex: '^healthy: (yes|ok)' });
+      assert.equal(good.ok, true, good.reason);
+      assert.equal(requests.at(-1), `GET /ok 127.0.0.1:${port} KeepAliveClient`);
+      const chunked = await run(
+        ['/chunked'],
+        { httpProtocol: '1.1', virtualhost: 'svc.example' },
+        { digest: md5 },
+      );
+      assert.equal(chunked.ok, true, chunked.reason);
+      assert.equal(requests.at(-1), `GET /chunked svc.example:${port} KeepAliveClient`);
+      const badDigest = await run(['/ok'], {}, { digest: '0'.repeat(32) });
+      assert.equal(badDigest.ok, false);
+      assert.match(badDigest.reason, /digest mismatch/);
+      const noMatch = await run(['/ok'], {}, { regex: 'healthy', regexNoMatch: true });
+      assert.equal(noMatch.ok, false);
+      const regexMiss = await run(['/ok'], {}, { regex: 'unhealthy' });
+      assert.equal(regexMiss.ok, false);
+      const s503 = await run(['/down']);
+      assert.equal(s503.ok, false);
+      assert.equal(s503.reason, 'status code 503');
+      const s503ok = await run(
+        ['/down'],
+        {},
+        {
+          statusCodes: [
+            [200, 299],
+            [500, 503],
+          ],
+        },
+      );
+      assert.equal(s503ok.ok, true, s503ok.reason);
+      const s404 = await run(['/missing']);
+      assert.equal(s404.ok, false);
+      const hang = await run(['/hang']);
+      assert.equal(hang.ok, false);
+      assert.equal(hang.reason, 'timeout');
+      const refused = await new HttpCheck(httpCfg(LO, await closedPort(), ['/']), prober).run(signal, 0);
+      assert.equal(refused.reason, 'connection refused');
     },
   );
-  assert.equal(s503ok.ok, true, s503ok.reason);
-  const s404 = await run(['/missing']);
-  assert.equal(s404.ok, false);
-  const hang = await run(['/hang']);
-  assert.equal(hang.ok, false);
-  assert.equal(hang.reason, 'timeout');
-  const refused = await new HttpCheck(httpCfg(LO, await closedPort(), ['/'])).run(signal, 0);
-  assert.equal(refused.reason, 'connection refused');
-});
 
 test('SSL_GET: self-signed certificate accepted (no verification), SNI sent only with enable_sni', async (t) => {
   const cert = join(dir, 'cert.pem');

@@ -289,3 +289,38 @@ test('setThreadNice changes the calling thread only (Linux nice values are per t
   }
   assert.throws(() => native.setThreadNice(25), /from -20 to 19/);
 });
+
+test('setThreadAffinity and setThreadName change the calling thread only', async () => {
+  const cpusOf = (tid: number | string): string =>
+    /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))![1]!;
+  const commOf = (tid: number | string): string =>
+    fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+  const mainCpus = cpusOf(process.pid);
+  const mainComm = commOf(process.pid);
+  const url = new URL('../../src/io/native.js', import.meta.url).href;
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     import(${JSON.stringify(url)}).then(({ native }) => {
+       native.setThreadName('lvsd-test-thread-long-name');
+       parentPort.postMessage(native.setThreadAffinity([0]));
+     }, (e) => parentPort.postMessage(String(e)));
+     setInterval(() => {}, 1000);`,
+    { eval: true },
+  );
+  try {
+    const tid = await new Promise<unknown>((r) => w.once('message', r));
+    assert.equal(typeof tid, 'number', String(tid));
+    assert.equal(cpusOf(tid as number), '0');
+    assert.equal(commOf(tid as number), 'lvsd-test-threa', 'the kernel keeps 15 bytes');
+    assert.equal(cpusOf(process.pid), mainCpus, 'the main thread keeps its CPUs');
+    assert.equal(commOf(process.pid), mainComm);
+  } finally {
+    await w.terminate();
+  }
+  assert.throws(() => native.setThreadAffinity([]), /at least one CPU/);
+  assert.throws(() => native.setThreadAffinity([5000]), /out of range/);
+  assert.throws(
+    () => native.setThreadAffinity([1000]),
+    (e: NodeJS.ErrnoException) => e.code === 'EINVAL',
+  );
+});

@@ -15,7 +15,8 @@ import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { HttpChecker, HttpUrl } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
+import { streamProber, type StreamProber } from './stream-prober.js';
+import { deadline, describeCode, describeError, fail, ok, tcpConnectOptions } from './util.js';
 
 /** Responses larger than this fail ("response too large"): a health page is small. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -107,20 +108,79 @@ export function judgeResponse(url: HttpUrl, res: ParsedResponse): string | null 
   return null;
 }
 
+/** The verdict on a whole response (eof: it ran to the peer's close). */
+function judge(url: HttpUrl, data: Buffer, eof: boolean): { ok: boolean; reason: string } | null {
+  const parsed = parseHttpResponse(data, eof);
+  if (parsed === 'incomplete') return null;
+  if (parsed === 'malformed') return { ok: false, reason: 'malformed HTTP response' };
+  const why = judgeResponse(url, parsed);
+  return why === null ? { ok: true, reason: `status ${parsed.status}` } : { ok: false, reason: why };
+}
+
 export class HttpCheck implements Probe {
   readonly steps: number;
   private readonly requests: string[];
+  private readonly requestBytes: Buffer[];
+  /** the probe thread for HTTP_GET; SSL_GET always uses Node's TLS */
+  private readonly prober: StreamProber | null;
 
-  constructor(private readonly cfg: HttpChecker) {
+  /** @param prober the probe thread to use; null: Node sockets (default: this thread's, if any) */
+  constructor(
+    private readonly cfg: HttpChecker,
+    prober: StreamProber | null = cfg.kind === 'HTTP_GET' ? streamProber() : null,
+  ) {
     this.steps = Math.max(1, cfg.urls.length);
     this.requests = cfg.urls.map((u) => buildHttpRequest(cfg, u));
+    this.requestBytes = this.requests.map((r) => Buffer.from(r, 'latin1'));
+    this.prober = cfg.kind === 'HTTP_GET' ? prober : null;
   }
 
   run(signal: AbortSignal, step = 0): Promise<CheckResult> {
+    const url = this.cfg.urls[step];
+    if (!url) return Promise.resolve(fail(performance.now(), 'no url configured'));
+    return this.prober !== null
+      ? this.runNative(this.prober, signal, step, url)
+      : this.runNode(signal, step, url);
+  }
+
+  private async runNative(
+    prober: StreamProber,
+    signal: AbortSignal,
+    step: number,
+    url: HttpUrl,
+  ): Promise<CheckResult> {
+    const c = this.cfg;
+    const o = await prober.run(
+      {
+        host: c.connectIp,
+        port: c.connectPort,
+        bindHost: c.bindTo,
+        bindPort: c.bindPort,
+        timeoutMs: c.connectTimeout * 1000,
+        request: this.requestBytes[step]!,
+        maxResponse: MAX_RESPONSE_BYTES,
+        http: true,
+      },
+      signal,
+    );
+    const latencyMs = o.latencyMs;
+    if (o.code === null) {
+      // complete by length (eof false) or by the peer's close; a length-less body needs the close
+      const v = judge(url, o.data ?? Buffer.alloc(0), true);
+      return { ok: v?.ok ?? false, reason: v?.reason ?? 'malformed HTTP response', latencyMs };
+    }
+    const reason =
+      o.code === 'EMSGSIZE'
+        ? 'response too large'
+        : o.code === 'ECANCELED'
+          ? 'aborted'
+          : describeCode(o.code, o.message);
+    return { ok: false, reason, latencyMs };
+  }
+
+  private runNode(signal: AbortSignal, step: number, url: HttpUrl): Promise<CheckResult> {
     const start = performance.now();
     const c = this.cfg;
-    const url = c.urls[step];
-    if (!url) return Promise.resolve(fail(start, 'no url configured'));
     const request = this.requests[step]!;
     const dl = deadline(c.connectTimeout * 1000, signal);
     return new Promise<CheckResult>((resolve) => {
@@ -152,11 +212,8 @@ export class HttpCheck implements Probe {
         resolve(r);
       };
       const evaluate = (eof: boolean): void => {
-        const parsed = parseHttpResponse(Buffer.concat(chunks, total), eof);
-        if (parsed === 'incomplete') return;
-        if (parsed === 'malformed') return finish(fail(start, 'malformed HTTP response'));
-        const why = judgeResponse(url, parsed);
-        finish(why === null ? ok(start, `status ${parsed.status}`) : fail(start, why));
+        const v = judge(url, Buffer.concat(chunks, total), eof);
+        if (v !== null) finish(v.ok ? ok(start, v.reason) : fail(start, v.reason));
       };
       sock.once(c.kind === 'SSL_GET' ? 'secureConnect' : 'connect', () => sock.write(request));
       sock.on('data', (d: Buffer) => {

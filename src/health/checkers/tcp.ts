@@ -1,22 +1,54 @@
 /**
  * TCP_CHECK: success = the TCP handshake completes within connect_timeout (reference §1.6). The
- * socket is closed at once after connecting.
+ * socket is closed at once after connecting. Runs on the addon's probe thread (stream-prober.ts)
+ * when there is one, else on a Node socket.
  */
 import net from 'node:net';
 import type { TcpChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
+import { streamProber, type StreamProber } from './stream-prober.js';
+import { deadline, describeCode, describeError, fail, ok, tcpConnectOptions } from './util.js';
+
+type TcpCheckConfig = Pick<
+  TcpChecker,
+  'connectIp' | 'connectPort' | 'bindTo' | 'bindPort' | 'connectTimeout'
+>;
 
 export class TcpCheck implements Probe {
   readonly steps = 1;
+  /** @param prober the probe thread to use; null: Node sockets (default: this thread's, if any) */
   constructor(
-    private readonly cfg: Pick<
-      TcpChecker,
-      'connectIp' | 'connectPort' | 'bindTo' | 'bindPort' | 'connectTimeout'
-    >,
+    private readonly cfg: TcpCheckConfig,
+    private readonly prober: StreamProber | null = streamProber(),
   ) {}
 
   run(signal: AbortSignal): Promise<CheckResult> {
+    return this.prober !== null ? this.runNative(this.prober, signal) : this.runNode(signal);
+  }
+
+  private async runNative(prober: StreamProber, signal: AbortSignal): Promise<CheckResult> {
+    const c = this.cfg;
+    const o = await prober.run(
+      {
+        host: c.connectIp,
+        port: c.connectPort,
+        bindHost: c.bindTo,
+        bindPort: c.bindPort,
+        timeoutMs: c.connectTimeout * 1000,
+      },
+      signal,
+    );
+    if (o.code === null) return { ok: true, reason: 'ok', latencyMs: o.latencyMs };
+    const reason =
+      o.code === 'ETIMEDOUT'
+        ? 'connect timeout'
+        : o.code === 'ECANCELED'
+          ? 'aborted'
+          : describeCode(o.code, o.message);
+    return { ok: false, reason, latencyMs: o.latencyMs };
+  }
+
+  private runNode(signal: AbortSignal): Promise<CheckResult> {
     const start = performance.now();
     const c = this.cfg;
     const dl = deadline(c.connectTimeout * 1000, signal);

@@ -21,6 +21,12 @@ export function fail(start: number, reason: string): CheckResult {
 /** Human text for a socket error: "connection refused", "timeout", or the errno code. */
 export function describeError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined) return err instanceof Error ? err.message : String(err);
+  return describeCode(code, err instanceof Error ? err.message : '');
+}
+
+/** Human text for an errno name, as describeError gives it for a Node socket error with that code. */
+export function describeCode(code: string, message = ''): string {
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused';
@@ -32,10 +38,8 @@ export function describeError(err: unknown): string {
       return 'network unreachable';
     case 'ETIMEDOUT':
       return 'timeout';
-    case undefined:
-      return err instanceof Error ? err.message : String(err);
     default:
-      return `${code}${err instanceof Error && err.message ? ` (${err.message})` : ''}`;
+      return `${code}${message ? ` (${message})` : ''}`;
   }
 }
 
