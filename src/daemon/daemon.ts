@@ -10,6 +10,7 @@
  * A table change: worker applies it with the engine's snapshot held -> steering removes what the
  * change dropped -> worker commits (engine adopts) -> steering adds what the change introduced.
  */
+import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type net from 'node:net';
 import { ControlServer } from '../control/server.js';
@@ -24,6 +25,8 @@ import {
 import { LvsError } from '../errors.js';
 import { formatAddress, parseAddress } from '../packet/addr.js';
 import { Logger } from './log.js';
+import { allowedCpus, controlCpus } from './cpus.js';
+import { native } from '../io/native.js';
 import { netnsInode } from './paths.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './worker-protocol.js';
 import type { LocalAddresses, SteeringSpec } from '../io/steering.js';
@@ -107,6 +110,8 @@ export interface DaemonOptions {
   offloadThreshold?: number;
   /** nice value of the data-plane thread (default DEFAULT_DATAPLANE_NICE; 0 leaves it) */
   dataplaneNice?: number;
+  /** CPUs the data-plane thread runs on (sched_setaffinity); absent: wherever the process may */
+  dataplaneCpus?: number[];
 }
 
 /**
@@ -153,6 +158,8 @@ const OFFLOAD_MAX_REFUSALS = 3;
 export class Daemon {
   private server: ControlServer | null = null;
   private worker: Worker | null = null;
+  /** the CPUs lvsd's threads but the data plane's run on (--dataplane-cpu); null: not pinned */
+  private controlCpus: number[] | null = null;
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextCall = 1;
   private stopping: Promise<void> | null = null;
@@ -386,7 +393,54 @@ export class Daemon {
     }
   }
 
+  /**
+   * `--dataplane-cpu`: this (the control) thread moves to the other CPUs before it starts the worker,
+   * so the threads it starts later (the health checks' probe thread, libuv's pool) stay off the
+   * data plane's CPUs too; the worker then pins itself to them (dataplane-worker.ts).
+   */
+  private keepOffDataplaneCpus(dataplane: number[]): void {
+    const allowed = allowedCpus();
+    const rest = allowed ? controlCpus(allowed, dataplane) : null;
+    if (rest === null) {
+      this.log.warn('no CPU left for the control plane besides --dataplane-cpu: it shares them', {
+        dataplane,
+        allowed,
+      });
+      return;
+    }
+    try {
+      native.setThreadAffinity(rest);
+      this.controlCpus = rest;
+      this.log.info('control plane kept off the data-plane CPUs', { control: rest, dataplane });
+    } catch (e) {
+      this.log.warn('control plane CPUs not set', { cpus: rest, error: String(e) });
+    }
+  }
+
+  /**
+   * The threads that existed before the control thread moved (V8's platform workers, which run
+   * both isolates' concurrent GC; libuv's pool) follow it: every thread of the process but the
+   * data plane's gets the control plane's CPUs.
+   */
+  private moveThreadsOffDataplane(dataplaneTid: number): void {
+    if (this.controlCpus === null) return;
+    let moved = 0;
+    for (const name of readdirSync('/proc/self/task')) {
+      const tid = Number(name);
+      if (tid === dataplaneTid) continue;
+      try {
+        native.setThreadAffinity(this.controlCpus, tid);
+        moved++;
+      } catch {
+        // a thread that exited meanwhile
+      }
+    }
+    this.log.debug('threads kept off the data-plane CPUs', { moved, dataplaneTid, cpus: this.controlCpus });
+  }
+
   private startWorker(): Promise<void> {
+    if (this.opts.dataplaneCpus && this.opts.driver !== 'memory')
+      this.keepOffDataplaneCpus(this.opts.dataplaneCpus);
     const workerOpts: WorkerOptions = {
       driver: this.opts.driver,
       maxConns: this.opts.maxConns,
@@ -394,6 +448,7 @@ export class Daemon {
       // the kernel fast path needs the nft backend
       offloadThreshold: this.parts.steering?.offload ? (this.opts.offloadThreshold ?? 0) : 0,
       dataplaneNice: this.opts.dataplaneNice ?? DEFAULT_DATAPLANE_NICE,
+      ...(this.opts.dataplaneCpus ? { dataplaneCpus: this.opts.dataplaneCpus } : {}),
       // connections handed over by a daemon that already exited (SIGUSR2) wait with nothing
       // capturing: start capturing sooner, with a cold JIT, rather than warm up first
       ...(this.restart?.handoverPending() && !this.opts.takeover ? { warmup: false } : {}),
@@ -402,8 +457,10 @@ export class Daemon {
     this.worker = w;
     return new Promise((resolve, reject) => {
       w.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') resolve();
-        else if (m.t === 'log') this.log.log(m.level, m.msg, m.fields);
+        if (m.t === 'ready') {
+          if (m.tid !== undefined) this.moveThreadsOffDataplane(m.tid);
+          resolve();
+        } else if (m.t === 'log') this.log.log(m.level, m.msg, m.fields);
         else if (m.t === 'offload') this.offloadRequest(m.add, m.del);
         else if (m.t === 'reply') {
           const c = this.calls.get(m.id);

@@ -49,6 +49,33 @@ async function run(): Promise<void> {
       });
     }
   }
+  if (opts.driver !== 'memory') {
+    try {
+      native.setThreadName('lvsd-dataplane'); // top -H, perf and /proc/<pid>/task/*/comm show it
+    } catch {
+      /* cosmetic */
+    }
+  }
+  let pinnedTid: number | undefined;
+  if (opts.dataplaneCpus && opts.driver !== 'memory') {
+    try {
+      const tid = native.setThreadAffinity(opts.dataplaneCpus);
+      pinnedTid = tid;
+      post({
+        t: 'log',
+        level: 'info',
+        msg: 'data-plane thread pinned',
+        fields: { tid, cpus: opts.dataplaneCpus },
+      });
+    } catch (e) {
+      post({
+        t: 'log',
+        level: 'warn',
+        msg: 'data-plane thread not pinned',
+        fields: { cpus: opts.dataplaneCpus, error: String(e) },
+      });
+    }
+  }
   const driver = makeDriver(opts.driver);
   const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,
@@ -144,7 +171,7 @@ async function run(): Promise<void> {
     }
   });
   plane.start();
-  post({ t: 'ready' });
+  post(pinnedTid !== undefined ? { t: 'ready', tid: pinnedTid } : { t: 'ready' });
 }
 
 run().catch((e: unknown) => {

@@ -8,6 +8,7 @@
  *    -n/--dont-fork is given, reloads on SIGHUP and keeps running while the namespace has no
  *    interface yet. `-t` only checks the file (keepalived-reference.md §5 exit codes).
  */
+import { parseCpuList } from './cpus.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,6 +64,8 @@ Options:
   --dataplane-nice N         nice value of the data-plane thread (default ${DEFAULT_DATAPLANE_NICE}, as the rest of lvsd);
                              negative: under CPU contention packets go ahead of health checks and
                              control requests (needs CAP_SYS_NICE)
+  --dataplane-cpu LIST       run the data-plane thread only on these CPUs (1 / 2,3 / 2-5) and lvsd's
+                             other threads (control, health checks, VRRP) only on the rest
 
   -h, --help                 show this text
 
@@ -111,6 +114,7 @@ interface Parsed {
   /** client packets before an established DR flow goes to the kernel fast path; 0 = never */
   offloadThreshold: number;
   dataplaneNice: number;
+  dataplaneCpus: number[] | null;
 }
 
 /** LVSD_OFFLOAD_THRESHOLD (for daemons that ipvsadm starts); an invalid value keeps the default */
@@ -162,6 +166,7 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
     maxConns: DEFAULT_DAEMON_OPTIONS.maxConns,
     offloadThreshold: envOffloadThreshold(),
     dataplaneNice: DEFAULT_DATAPLANE_NICE,
+    dataplaneCpus: null,
     level: null,
     steering: true,
     stay: false,
@@ -260,6 +265,12 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
         if (!Number.isInteger(v) || v < -20 || v > 19)
           return '--dataplane-nice must be an integer from -20 to 19';
         p.dataplaneNice = v;
+        continue;
+      }
+      case '--dataplane-cpu': {
+        const cpus = parseCpuList(val() ?? '');
+        if (cpus === null) return '--dataplane-cpu must be a CPU list such as 1 or 2,3 or 2-5';
+        p.dataplaneCpus = cpus;
         continue;
       }
       case '--no-offload':
@@ -457,6 +468,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       notifier: notifier.enabled ? notifier : null,
       offloadThreshold: p.steering ? p.offloadThreshold : 0,
       dataplaneNice: p.dataplaneNice,
+      ...(p.dataplaneCpus ? { dataplaneCpus: p.dataplaneCpus } : {}),
     },
     parts,
   );

@@ -32,7 +32,7 @@ export type ToWorker =
   | { t: 'offload-counters'; id: number; rows: OffloadCounterRow[]; retire?: string[] };
 
 export type FromWorker =
-  | { t: 'ready' }
+  | { t: 'ready'; /** the data-plane thread's id when it pinned itself (--dataplane-cpu) */ tid?: number }
   | { t: 'reply'; id: number; ok: true; result: unknown }
   | { t: 'reply'; id: number; ok: false; error: { code: string; message: string } }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
@@ -49,4 +49,6 @@ export interface WorkerOptions {
   offloadThreshold?: number;
   /** nice value of the data-plane thread (0: leave it); see native setThreadNice */
   dataplaneNice?: number;
+  /** CPUs the data-plane thread is pinned to (absent: not pinned); see native setThreadAffinity */
+  dataplaneCpus?: number[];
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { KeepalivedConfig } from '../../src/config/model.js';
 import { requestOnce } from '../../src/control/client.js';
 import { destOptions, savedServiceKeys, serviceOptions, servicesOf } from '../../src/daemon/keepalived.js';
+import { allowedCpus, controlCpus, parseCpuList } from '../../src/daemon/cpus.js';
 import { parseDaemonArgs } from '../../src/daemon/main.js';
 import { config, harness, ipTarget, rs, vs } from './keepalived-fixtures.js';
 
@@ -575,7 +576,7 @@ test('a hand-over records the MASTER instances before answering; the successor r
   }
 });
 
-test('command line: DR fast-path threshold and data-plane nice, with their range checks and environment default', () => {
+test('command line: DR fast-path threshold, data-plane nice and CPUs, with their range checks and environment default', () => {
   const saved = process.env['LVSD_OFFLOAD_THRESHOLD'];
   try {
     delete process.env['LVSD_OFFLOAD_THRESHOLD'];
@@ -588,6 +589,13 @@ test('command line: DR fast-path threshold and data-plane nice, with their range
     assert.equal((parseDaemonArgs(['--no-offload']) as { offloadThreshold: number }).offloadThreshold, 0);
     assert.match(parseDaemonArgs(['--offload-threshold', '-1']) as string, /--offload-threshold must be/);
     assert.match(parseDaemonArgs(['--dataplane-nice', '20']) as string, /--dataplane-nice must be/);
+    assert.equal(d.dataplaneCpus, null);
+    assert.deepEqual(
+      (parseDaemonArgs(['--dataplane-cpu', '3,1-2']) as { dataplaneCpus: number[] }).dataplaneCpus,
+      [1, 2, 3],
+    );
+    assert.match(parseDaemonArgs(['--dataplane-cpu', '2-1']) as string, /--dataplane-cpu must be a CPU list/);
+    assert.match(parseDaemonArgs(['--dataplane-cpu']) as string, /--dataplane-cpu must be a CPU list/);
     process.env['LVSD_OFFLOAD_THRESHOLD'] = '0';
     assert.equal((parseDaemonArgs([]) as { offloadThreshold: number }).offloadThreshold, 0);
     process.env['LVSD_OFFLOAD_THRESHOLD'] = 'junk';
@@ -596,4 +604,17 @@ test('command line: DR fast-path threshold and data-plane nice, with their range
     if (saved === undefined) delete process.env['LVSD_OFFLOAD_THRESHOLD'];
     else process.env['LVSD_OFFLOAD_THRESHOLD'] = saved;
   }
+});
+
+test('CPU lists: parseCpuList takes taskset -c lists and refuses anything else; the control plane gets the rest', () => {
+  assert.deepEqual(parseCpuList('1'), [1]);
+  assert.deepEqual(parseCpuList('0,2'), [0, 2]);
+  assert.deepEqual(parseCpuList('2-5,7, 3'), [2, 3, 4, 5, 7]);
+  assert.deepEqual(allowedCpus('Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n'), [0, 1]);
+  assert.equal(allowedCpus('Name:\tnode\n'), null);
+  assert.ok((allowedCpus() ?? []).length >= 1, 'this thread may run somewhere');
+  assert.deepEqual(controlCpus([0, 1, 2, 3], [1]), [0, 2, 3]);
+  assert.equal(controlCpus([1], [1]), null);
+  for (const bad of ['', 'a', '1-', '-1', '3-2', '1,,2', '1024', '0-1024', '1.5'])
+    assert.equal(parseCpuList(bad), null, bad);
 });
