@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
 import { stateDir } from '../../src/daemon/paths.js';
+import { allowedCpus, parseCpuList } from '../../src/daemon/cpus.js';
 
 const skip = netnsUnavailable();
 
@@ -140,6 +141,41 @@ test(
         'timeouts are not part of -S',
       );
       assert.equal(timeouts, 'Timeout (tcp tcpfin udp): 1000 100 200\n');
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+test(
+  'lvsd --dataplane-cpu: the data-plane thread runs alone on its CPU, every other thread on the rest',
+  {
+    skip: skip ?? (!(allowedCpus() ?? []).includes(1) ? 'needs CPU 1' : false),
+    timeout: 60000,
+  },
+  async () => {
+    const lab = new Lab('cpu');
+    try {
+      const d = lab.ns('d');
+      const p = lab.ns('p');
+      lab.veth(d, 'eth0', p, 'eth0');
+      d.sh('ip link set eth0 up; ip addr add 10.72.0.1/24 dev eth0');
+      assert.match(d.sh('lvsd start --dataplane-cpu 1'), /lvsd started/);
+      const [pid] = daemonPids(d);
+      assert.ok(pid);
+      const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        return {
+          name: fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
+          cpus: /Cpus_allowed_list:\s*(\S+)/.exec(status)![1],
+        };
+      });
+      const dataplane = threads.filter((t) => t.name === 'lvsd-dataplane');
+      assert.equal(dataplane.length, 1, JSON.stringify(threads));
+      assert.equal(dataplane[0]!.cpus, '1');
+      for (const t of threads.filter((x) => x.name !== 'lvsd-dataplane'))
+        assert.ok(!(parseCpuList(t.cpus!) ?? [1]).includes(1), `${t.name} stays off CPU 1: ${t.cpus}`);
+      d.sh('lvsd stop');
     } finally {
       await lab.cleanup();
     }
