@@ -11,17 +11,26 @@
 #   client 10.30.0.2 --- director (lvsd -f, NAT VIP 10.30.0.100:80) --- rs 172.30.0.11 (nginx)
 #                                 \--- targets 172.30.9.2 (2 x HC_TARGETS listeners, their own namespace)
 #
-# Three runs of DUR seconds with the same client load (wrk -t1 -c2, Connection: close):
+# Runs of DUR seconds with the same client load (wrk -t1 -c2, Connection: close), RUNS in turn, REPS times:
 #   base: keepalived.conf with the VIP only;
-#   hc:   plus a virtual server with 2 x HC_TARGETS real servers (TCP_CHECK / HTTP_GET + digest), delay_loop 1;
-#   hc-nice: the same with the data-plane thread at nice -5 (--dataplane-nice -5).
-# Prints per run: SYNs matched, transit p50 / p90 / p99 / p99.9 / max in microseconds, checks done.
+#   hc:   plus a virtual server with 2 x HC_TARGETS real servers (TCP_CHECK / HTTP_GET + digest), delay_loop 1,
+#         checked by the addon's probe thread (the default);
+#   hc-node: the same checked with Node sockets (LVSD_NODE_CHECKERS=1), as before the probe thread;
+#   hc-nice: hc with the data-plane thread at nice -5 (--dataplane-nice -5);
+#   base-pinned, hc-pinned: base and hc with the data-plane thread alone on the last CPU
+#         (--dataplane-cpu) and every other process on the other CPUs.
+# RUNS defaults to "base hc hc-node", REPS to 2: the machine's noise between runs is large, so compare
+# rows of the same repetition.
+# Prints per run: SYNs matched, transit p50 / p90 / p99 / p99.9 / max in microseconds (client to real
+# server), the director's share (vd0 to real server) p50 / p99 / p99.9, checks done.
 # Needs root, nginx, wrk, python3, jq; builds nothing (run `npm run build` first). Removes what it made.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 DUR=${1:-10}
 HC_TARGETS=${2:-500}
+RUNS=${RUNS:-base hc hc-node}
+REPS=${REPS:-2}
 P=tr$$
 C=${P}c D=${P}d R=${P}r T=${P}t
 TMP=$(mktemp -d /tmp/lvsd-transit.XXXXXX)
@@ -29,6 +38,7 @@ LVSD="$ROOT/bin/lvsd"
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
 cleanup() {
   set +e
+  [ -n "${PREQUEUE_SAVED:-}" ] && sysctl -qw net.core.netdev_tstamp_prequeue="$PREQUEUE_SAVED"
   exec 9>&-
   nsx $D "$LVSD" stop >/dev/null 2>&1
   for n in $C $D $R $T; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null; done
@@ -37,6 +47,12 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+# the director's own share ("director" columns): from the SYN's arrival in the director's stack on
+# vd0 (where lvsd's socket gets it) to its arrival at the real server. With netdev_tstamp_prequeue=0
+# the kernel stamps a received frame when it is processed, not when the sender queued it, so the
+# client side's queueing (the veth backlog on the client's CPU) is not counted; restored on exit.
+PREQUEUE_SAVED=$(sysctl -n net.core.netdev_tstamp_prequeue)
+sysctl -qw net.core.netdev_tstamp_prequeue=0
 
 for n in $C $D $R $T; do ip netns add $n; nsx $n ip link set lo up; done
 ip link add vc netns $C type veth peer name vd0 netns $D
@@ -68,6 +84,7 @@ nsx $R nginx -c "$TMP/nginx/nginx.conf"
 # (servers.js exits when its stdin closes: a fifo held open on fd 9 by this script)
 mkfifo "$TMP/targets.stdin"
 nsx $T node "$ROOT/dist/bench/health/servers.js" $HC_TARGETS 172.30.9.2 < "$TMP/targets.stdin" > "$TMP/ports.json" &
+TARGETS_PID=$!
 exec 9> "$TMP/targets.stdin"
 for _ in $(seq 100); do [ -s "$TMP/ports.json" ] && break; sleep 0.1; done
 
@@ -107,9 +124,23 @@ h = (s.get("keepalived") or {}).get("health") or {}
 print(sum(c.get("checks", 0) for v in h.get("virtualServers", []) for r in v.get("realServers", []) for c in r.get("checkers", [])))'
 }
 
+# PIN=1: `--dataplane-cpu LAST`: the data-plane thread alone on the last CPU, lvsd's other threads
+# (control, probe thread) on the others, where taskset also puts client, nginx, check targets and the
+# taps, as on a director with a core kept for its data plane; PIN unset: everything runs anywhere
+ALL_CPUS=0-$(($(nproc) - 1))
+LAST_CPU=$(($(nproc) - 1))
+OTHER_CPUS=0-$((LAST_CPU > 0 ? LAST_CPU - 1 : 0))
+pin_others() {
+  local cpus=$1
+  for pid in $(ip netns pids $R) $TARGETS_PID; do taskset -a -pc "$cpus" "$pid" >/dev/null 2>&1 || true; done
+}
 run() {
   local name=$1 conf=$2; shift 2
   "$conf" > "$TMP/$name.conf"
+  local cpus=$ALL_CPUS
+  if [ -n "${PIN:-}" ]; then cpus=$OTHER_CPUS; set -- "$@" --dataplane-cpu "$LAST_CPU"; fi
+  pin_others "$cpus"
+  # lvsd itself keeps its other threads off the data-plane CPU (--dataplane-cpu)
   nsx $D "$LVSD" -f "$TMP/$name.conf" -p "$TMP/lvsd.pid" "$@"
   if [ "$conf" = hc_conf ]; then
     for _ in $(seq 150); do
@@ -120,38 +151,55 @@ run() {
   sleep 2
   local checks0 checks1
   checks0=$(nsx $D "$LVSD" status --json | checks_done)
-  nsx $C python3 "$HERE/syn-stamps.py" vc "$TMP/$name.c" $((DUR + 1)) &
+  nsx $C taskset -c "$cpus" python3 "$HERE/syn-stamps.py" vc "$TMP/$name.c" $((DUR + 1)) &
   local pc=$!
-  nsx $R python3 "$HERE/syn-stamps.py" vr "$TMP/$name.r" $((DUR + 1)) &
+  nsx $R taskset -c "$cpus" python3 "$HERE/syn-stamps.py" vr "$TMP/$name.r" $((DUR + 1)) &
   local pr=$!
+  nsx $D taskset -c "$cpus" python3 "$HERE/syn-stamps.py" vd0 "$TMP/$name.d" $((DUR + 1)) &
+  local pd=$!
   sleep 0.5
-  nsx $C wrk -t1 -c2 -d${DUR}s -H 'Connection: close' http://10.30.0.100/ > "$TMP/$name.wrk" 2>&1
-  wait $pc $pr
+  nsx $C taskset -c "$cpus" wrk -t1 -c2 -d${DUR}s -H 'Connection: close' http://10.30.0.100/ > "$TMP/$name.wrk" 2>&1
+  wait $pc $pr $pd
   checks1=$(nsx $D "$LVSD" status --json | checks_done)
   nsx $D "$LVSD" stop >/dev/null 2>&1 || true
   for _ in $(seq 50); do [ -e "$TMP/lvsd.pid" ] || break; sleep 0.1; done
-  python3 - "$TMP/$name.c" "$TMP/$name.r" "$name" "$(grep -m1 'Requests/sec' "$TMP/$name.wrk" | awk '{print $2}')" \
+  python3 - "$TMP/$name.c" "$TMP/$name.d" "$TMP/$name.r" "$name" "$(grep -m1 'Requests/sec' "$TMP/$name.wrk" | awk '{print $2}')" \
     "$(( (checks1 - checks0) / DUR ))" <<'PY'
 import sys, collections
-cf, rf, name, rate, cps = sys.argv[1:6]
-sent = collections.defaultdict(collections.deque)
-for line in open(cf):
-    p, t = line.split(); sent[p].append(int(t))
-lat = []
-for line in open(rf):
-    p, t = line.split(); t = int(t); q = sent.get(p)
-    while q and q[0] <= t - 100_000_000:  # older than 100 ms: that SYN was lost or retransmitted
-        q.popleft()
-    if q and q[0] <= t:
-        lat.append((t - q.popleft()) / 1000)
-lat.sort()
-pct = lambda x: lat[min(len(lat) - 1, int(len(lat) * x))] if lat else float('nan')
-print(f"| {name} | {rate} | {cps} | {len(lat)} | {pct(0.5):.0f} | {pct(0.9):.0f} | {pct(0.99):.0f} | {pct(0.999):.0f} | {lat[-1] if lat else float('nan'):.0f} |")
+cf, df, rf, name, rate, cps = sys.argv[1:7]
+def transit(start_file, end_file):
+    sent = collections.defaultdict(collections.deque)
+    for line in open(start_file):
+        p, t = line.split(); sent[p].append(int(t))
+    lat = []
+    for line in open(end_file):
+        p, t = line.split(); t = int(t); q = sent.get(p)
+        while q and q[0] <= t - 100_000_000:  # older than 100 ms: that SYN was lost or retransmitted
+            q.popleft()
+        if q and q[0] <= t:
+            lat.append((t - q.popleft()) / 1000)
+    lat.sort()
+    return lat
+pct = lambda lat, x: lat[min(len(lat) - 1, int(len(lat) * x))] if lat else float('nan')
+whole, director = transit(cf, rf), transit(df, rf)
+cols = [f"{pct(whole, q):.0f}" for q in (0.5, 0.9, 0.99, 0.999)] + [f"{whole[-1] if whole else float('nan'):.0f}"]
+cols += [f"{pct(director, q):.0f}" for q in (0.5, 0.99, 0.999)]
+print(f"| {name} | {rate} | {cps} | {len(whole)} | " + " | ".join(cols) + " |")
 PY
 }
 
-echo "| run | wrk conn/s | checks/s | SYNs matched | transit p50 us | p90 | p99 | p99.9 | max |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-run base base_conf
-run hc hc_conf
-run hc-nice hc_conf --dataplane-nice -5
+echo "| run | wrk conn/s | checks/s | SYNs matched | transit p50 us | p90 | p99 | p99.9 | max | director p50 us | p99 | p99.9 |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for _ in $(seq "$REPS"); do
+  for r in $RUNS; do
+    case $r in
+      base) run base base_conf ;;
+      hc) run hc hc_conf ;;
+      hc-node) LVSD_NODE_CHECKERS=1 run hc-node hc_conf ;;
+      hc-nice) run hc-nice hc_conf --dataplane-nice -5 ;;
+      base-pinned) PIN=1 run base-pinned base_conf ;;
+      hc-pinned) PIN=1 run hc-pinned hc_conf ;;
+      *) echo "unknown run $r (base hc hc-node hc-nice base-pinned hc-pinned)" >&2; exit 2 ;;
+    esac
+  done
+done
