@@ -383,6 +383,12 @@ static void engine_finalize(napi_env env, void *data, void *hint) {
   free(e);
 }
 
+/* the arguments of a probe function whose first is the probeOpen handle: e is the engine */
+#define ENGINE_ARGS(N)                                                                          \
+  ARGS(N);                                                                                      \
+  engine *e = get_engine(env, argv[0]);                                                         \
+  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle")
+
 static engine *get_engine(napi_env env, napi_value v) {
   void *data = NULL;
   napi_valuetype t;
@@ -462,9 +468,7 @@ static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss,
 #define FN "probeStart"
 /* probeStart(handle, id, host, port, bindHost|'', bindPort, timeoutMs, request|null, maxResponse, http) */
 static napi_value js_probe_start(napi_env env, napi_callback_info info) {
-  ARGS(10);
-  engine *e = get_engine(env, argv[0]);
-  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle");
+  ENGINE_ARGS(10);
   if (e->closed) return throw_errno(env, FN, "probeStart", "(closed)", EBADF);
   uint32_t id, port, bind_port, timeout_ms, max_resp;
   if (!get_u32(env, argv[1], &id)) return throw_type(env, FN, "id must be a number");
@@ -535,9 +539,7 @@ static napi_value js_probe_start(napi_env env, napi_callback_info info) {
 #define FN "probeCancel"
 /* probeCancel(handle, id): the probe's socket is closed; it is never reported. */
 static napi_value js_probe_cancel(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  engine *e = get_engine(env, argv[0]);
-  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle");
+  ENGINE_ARGS(2);
   uint32_t id;
   if (!get_u32(env, argv[1], &id)) return throw_type(env, FN, "id must be a number");
   if (e->closed) return make_undefined(env);
@@ -564,9 +566,7 @@ static napi_value js_probe_cancel(napi_env env, napi_callback_info info) {
 /* probeDrain(handle) -> [[id, errno, phase, eof, latencyUs, response|null], ...] in completion order;
  * cancelled probes are not in it. */
 static napi_value js_probe_drain(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  engine *e = get_engine(env, argv[0]);
-  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle");
+  ENGINE_ARGS(1);
   pthread_mutex_lock(&e->mu);
   probe *list = e->done;
   e->done = NULL;
@@ -616,9 +616,7 @@ static napi_value js_probe_drain(napi_env env, napi_callback_info info) {
 #define FN "probeRef"
 /* probeRef(handle, keepAlive): whether pending probes keep the event loop alive. */
 static napi_value js_probe_ref(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  engine *e = get_engine(env, argv[0]);
-  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle");
+  ENGINE_ARGS(2);
   bool on = false;
   if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, FN, "keepAlive must be a boolean");
   if (e->closed || e->tsfn == NULL || (int)on == e->refd) return make_undefined(env);
@@ -632,9 +630,7 @@ static napi_value js_probe_ref(napi_env env, napi_callback_info info) {
 #define FN "probeClose"
 /* probeClose(handle): stops the thread; pending probes are dropped unreported. */
 static napi_value js_probe_close(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  engine *e = get_engine(env, argv[0]);
-  if (e == NULL) return throw_type(env, FN, "handle must be a probeOpen handle");
+  ENGINE_ARGS(1);
   if (!e->closed) {
     napi_remove_env_cleanup_hook(env, engine_cleanup_hook, e);
     engine_stop(e);

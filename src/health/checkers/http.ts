@@ -15,8 +15,8 @@ import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { HttpChecker, HttpUrl } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { streamProber, type StreamProber } from './stream-prober.js';
-import { deadline, describeCode, describeError, fail, ok, tcpConnectOptions } from './util.js';
+import { connectSpec, outcomeReason, streamProber, type StreamProber } from './stream-prober.js';
+import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
 
 /** Responses larger than this fail ("response too large"): a health page is small. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -149,14 +149,9 @@ export class HttpCheck implements Probe {
     step: number,
     url: HttpUrl,
   ): Promise<CheckResult> {
-    const c = this.cfg;
     const o = await prober.run(
       {
-        host: c.connectIp,
-        port: c.connectPort,
-        bindHost: c.bindTo,
-        bindPort: c.bindPort,
-        timeoutMs: c.connectTimeout * 1000,
+        ...connectSpec(this.cfg),
         request: this.requestBytes[step]!,
         maxResponse: MAX_RESPONSE_BYTES,
         http: true,
@@ -164,18 +159,10 @@ export class HttpCheck implements Probe {
       signal,
     );
     const latencyMs = o.latencyMs;
-    if (o.code === null) {
-      // complete by length (eof false) or by the peer's close; a length-less body needs the close
-      const v = judge(url, o.data ?? Buffer.alloc(0), true);
-      return { ok: v?.ok ?? false, reason: v?.reason ?? 'malformed HTTP response', latencyMs };
-    }
-    const reason =
-      o.code === 'EMSGSIZE'
-        ? 'response too large'
-        : o.code === 'ECANCELED'
-          ? 'aborted'
-          : describeCode(o.code, o.message);
-    return { ok: false, reason, latencyMs };
+    if (o.code !== null) return { ok: false, reason: outcomeReason(o, 'timeout'), latencyMs };
+    // complete by length or by the peer's close: parse it as a whole message
+    const v = judge(url, o.data ?? Buffer.alloc(0), true);
+    return { ok: v?.ok ?? false, reason: v?.reason ?? 'malformed HTTP response', latencyMs };
   }
 
   private runNode(signal: AbortSignal, step: number, url: HttpUrl): Promise<CheckResult> {

@@ -10,6 +10,7 @@
  */
 import { getSystemErrorMap } from 'node:util';
 import { native, nativeAvailable, type ProbeHandle, type ProbeRow } from '../../io/native.js';
+import { describeCode } from './util.js';
 
 export interface StreamProbeSpec {
   host: string;
@@ -146,6 +147,37 @@ export class StreamProber {
     if (want === this.keepingAlive || this.closed) return;
     this.keepingAlive = want;
     native.probeRef(this.handle, want);
+  }
+}
+
+/** The connect part of a probe spec from a TCP_CHECK / HTTP_GET checker's fields. */
+export function connectSpec(c: {
+  connectIp: string;
+  connectPort: number;
+  bindTo?: string | undefined;
+  bindPort?: number | undefined;
+  connectTimeout: number;
+}): StreamProbeSpec {
+  return {
+    host: c.connectIp,
+    port: c.connectPort,
+    bindHost: c.bindTo,
+    bindPort: c.bindPort,
+    timeoutMs: c.connectTimeout * 1000,
+  };
+}
+
+/** A failed outcome's reason, worded as the Node-socket checkers word it. */
+export function outcomeReason(o: StreamProbeOutcome, timeoutReason: string): string {
+  switch (o.code) {
+    case 'ETIMEDOUT':
+      return timeoutReason;
+    case 'ECANCELED':
+      return 'aborted';
+    case 'EMSGSIZE':
+      return 'response too large';
+    default:
+      return describeCode(o.code ?? 'EINVAL', o.message);
   }
 }
 

@@ -6,8 +6,8 @@
 import net from 'node:net';
 import type { TcpChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { streamProber, type StreamProber } from './stream-prober.js';
-import { deadline, describeCode, describeError, fail, ok, tcpConnectOptions } from './util.js';
+import { connectSpec, outcomeReason, streamProber, type StreamProber } from './stream-prober.js';
+import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
 
 type TcpCheckConfig = Pick<
   TcpChecker,
@@ -27,25 +27,9 @@ export class TcpCheck implements Probe {
   }
 
   private async runNative(prober: StreamProber, signal: AbortSignal): Promise<CheckResult> {
-    const c = this.cfg;
-    const o = await prober.run(
-      {
-        host: c.connectIp,
-        port: c.connectPort,
-        bindHost: c.bindTo,
-        bindPort: c.bindPort,
-        timeoutMs: c.connectTimeout * 1000,
-      },
-      signal,
-    );
+    const o = await prober.run(connectSpec(this.cfg), signal);
     if (o.code === null) return { ok: true, reason: 'ok', latencyMs: o.latencyMs };
-    const reason =
-      o.code === 'ETIMEDOUT'
-        ? 'connect timeout'
-        : o.code === 'ECANCELED'
-          ? 'aborted'
-          : describeCode(o.code, o.message);
-    return { ok: false, reason, latencyMs: o.latencyMs };
+    return { ok: false, reason: outcomeReason(o, 'connect timeout'), latencyMs: o.latencyMs };
   }
 
   private runNode(signal: AbortSignal): Promise<CheckResult> {
