@@ -18,7 +18,9 @@
 #   hc-node: the same checked with Node sockets (LVSD_NODE_CHECKERS=1), as before the probe thread;
 #   hc-nice: hc with the data-plane thread at nice -5 (--dataplane-nice -5);
 #   base-pinned, hc-pinned: base and hc with the data-plane thread alone on the last CPU
-#         (--dataplane-cpu) and every other process on the other CPUs.
+#         (--dataplane-cpu) and every other process on the other CPUs;
+#   base-pinned-hog: base-pinned with a busy loop on CPU 0 (the client slowed as much as by the checks,
+#         without checks: separates "the checks disturb the data plane" from "a slower client does").
 # RUNS defaults to "base hc hc-node", REPS to 2: the machine's noise between runs is large, so compare
 # rows of the same repetition.
 # Prints per run: SYNs matched, transit p50 / p90 / p99 / p99.9 / max in microseconds (client to real
@@ -84,7 +86,6 @@ nsx $R nginx -c "$TMP/nginx/nginx.conf"
 # (servers.js exits when its stdin closes: a fifo held open on fd 9 by this script)
 mkfifo "$TMP/targets.stdin"
 nsx $T node "$ROOT/dist/bench/health/servers.js" $HC_TARGETS 172.30.9.2 < "$TMP/targets.stdin" > "$TMP/ports.json" &
-TARGETS_PID=$!
 exec 9> "$TMP/targets.stdin"
 for _ in $(seq 100); do [ -s "$TMP/ports.json" ] && break; sleep 0.1; done
 
@@ -132,7 +133,8 @@ LAST_CPU=$(($(nproc) - 1))
 OTHER_CPUS=0-$((LAST_CPU > 0 ? LAST_CPU - 1 : 0))
 pin_others() {
   local cpus=$1
-  for pid in $(ip netns pids $R) $TARGETS_PID; do taskset -a -pc "$cpus" "$pid" >/dev/null 2>&1 || true; done
+  # every process of the real server's and the targets' namespaces (nginx, bench/health/servers.js)
+  for pid in $(ip netns pids $R) $(ip netns pids $T); do taskset -a -pc "$cpus" "$pid" >/dev/null 2>&1 || true; done
 }
 run() {
   local name=$1 conf=$2; shift 2
@@ -158,8 +160,12 @@ run() {
   nsx $D taskset -c "$cpus" python3 "$HERE/syn-stamps.py" vd0 "$TMP/$name.d" $((DUR + 1)) &
   local pd=$!
   sleep 0.5
+  local hog=
+  # HOG=1: a busy loop on CPU 0 for the run, slowing the client as the checks do, without checks
+  if [ -n "${HOG:-}" ]; then taskset -c 0 sh -c 'while :; do :; done' & hog=$!; fi
   nsx $C taskset -c "$cpus" wrk -t1 -c2 -d${DUR}s -H 'Connection: close' http://10.30.0.100/ > "$TMP/$name.wrk" 2>&1
   wait $pc $pr $pd
+  if [ -n "$hog" ]; then kill "$hog"; fi
   checks1=$(nsx $D "$LVSD" status --json | checks_done)
   nsx $D "$LVSD" stop >/dev/null 2>&1 || true
   for _ in $(seq 50); do [ -e "$TMP/lvsd.pid" ] || break; sleep 0.1; done
@@ -198,8 +204,9 @@ for _ in $(seq "$REPS"); do
       hc-node) LVSD_NODE_CHECKERS=1 run hc-node hc_conf ;;
       hc-nice) run hc-nice hc_conf --dataplane-nice -5 ;;
       base-pinned) PIN=1 run base-pinned base_conf ;;
+      base-pinned-hog) HOG=1 PIN=1 run base-pinned-hog base_conf ;;
       hc-pinned) PIN=1 run hc-pinned hc_conf ;;
-      *) echo "unknown run $r (base hc hc-node hc-nice base-pinned hc-pinned)" >&2; exit 2 ;;
+      *) echo "unknown run $r (base hc hc-node hc-nice base-pinned base-pinned-hog hc-pinned)" >&2; exit 2 ;;
     esac
   done
 done
