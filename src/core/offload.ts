@@ -292,8 +292,11 @@ export class FlowOffload {
     if (flow !== null && flow !== undefined) {
       this.byKey.delete(flow.key);
       this.withdrawals.push(flow);
-      if (this.eState[e] === E_ACTIVE) {
-        this.withdrawn++;
+      // PENDING too: the control thread may install it before it sees this withdrawal, and what the
+      // kernel forwards in between is read from the element's counters before it is deleted
+      const st = this.eState[e];
+      if (st === E_ACTIVE) this.withdrawn++;
+      if (st === E_ACTIVE || st === E_PENDING) {
         this.retired.set(flow.key, {
           h: this.eConn[e]!,
           gen: this.eGen[e]!,

@@ -207,6 +207,28 @@ test('a withdrawn flow is credited with its last kernel counters until retired',
   assert.equal(destStats(t.d, destId).inpkts - d0, 4, 'retired: nothing more');
 });
 
+test('a flow withdrawn while its install is pending is credited with what the kernel forwarded meanwhile', () => {
+  const { t, off, destId } = setup(FWD_DROUTE);
+  establish(t);
+  send(t, 1002, CLIENT, 40000, TCP_ACK);
+  const key = off.collect()!.add[0]!.key; // sent for install, no answer yet
+  send(t, 1003, CLIENT, 40000, TCP_ACK | TCP_FIN);
+  assert.deepEqual(
+    off.collect()?.del.map((f) => f.key),
+    [key],
+  );
+  // the control thread installed it, the kernel forwarded 3 packets, then the withdrawal came:
+  // it reads the counters before deleting the element
+  const credit = (x: number, p: number, b: number) => t.d.engine.creditOffloaded(x, p, b, 2000);
+  const d0 = destStats(t.d, destId).inpkts;
+  off.applyCounters([{ key, packets: 3, bytes: 300 }], credit, [key]);
+  assert.equal(destStats(t.d, destId).inpkts - d0, 3);
+  off.installed([key], [], 2001); // the late answer changes nothing
+  assert.equal(off.status().active, 0);
+  off.applyCounters([{ key, packets: 9, bytes: 900 }], credit);
+  assert.equal(destStats(t.d, destId).inpkts - d0, 3, 'retired: nothing more');
+});
+
 test('deleting the real server withdraws its offloaded flows', () => {
   const { t, off } = setup(FWD_DROUTE);
   off.destUsable = (d) => t.d.engine.destUsable(d);
