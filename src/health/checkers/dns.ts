@@ -4,11 +4,10 @@
  * id, QR set, RCODE 0 (NOERROR) and at least one answer record. ICMP port unreachable (a connected
  * UDP socket's ECONNREFUSED) and the timeout are failures.
  */
-import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import type { DnsChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { deadline, describeError, fail, ok } from './util.js';
+import { fail, ok, udpExchange } from './util.js';
 
 /** RFC 1035 §3.2.2 / RFC 3596 TYPE values. */
 export const DNS_TYPES: Record<DnsChecker['type'], number> = {
@@ -76,37 +75,21 @@ export class DnsCheck implements Probe {
     } catch (e) {
       return Promise.resolve(fail(start, (e as Error).message));
     }
-    const dl = deadline(c.connectTimeout * 1000, signal);
-    return new Promise<CheckResult>((resolve) => {
-      let done = false;
-      const sock = dgram.createSocket(c.family === 6 ? 'udp6' : 'udp4');
-      const finish = (r: CheckResult): void => {
-        if (done) return;
-        done = true;
-        dl.clear();
-        try {
-          sock.close();
-        } catch {
-          /* already closed */
-        }
-        resolve(r);
-      };
-      sock.on('error', (e) => finish(fail(start, describeError(e))));
-      sock.on('message', (msg: Buffer) => {
-        const why = judgeDnsReply(id, msg);
-        // A stray datagram with another id is ignored (keep waiting); anything else decides.
-        if (why === 'DNS reply id mismatch') return;
-        finish(why === null ? ok(start, 'DNS answer') : fail(start, why));
-      });
-      const go = (): void =>
-        sock.connect(c.connectPort, c.connectIp, () => {
-          sock.send(query, (err) => {
-            if (err) finish(fail(start, describeError(err)));
-          });
-        });
-      if (c.bindTo || c.bindPort) sock.bind({ address: c.bindTo, port: c.bindPort ?? 0 }, go);
-      else go();
-      void dl.expired.then((why) => finish(fail(start, why === 'timeout' ? 'no DNS reply (timeout)' : why)));
-    });
+    return udpExchange(
+      {
+        ...c,
+        timeoutMs: c.connectTimeout * 1000,
+        payload: query,
+        onReply: (msg) => {
+          const why = judgeDnsReply(id, msg);
+          // A stray datagram with another id is ignored (keep waiting); anything else decides.
+          if (why === 'DNS reply id mismatch') return null;
+          return why === null ? ok(start, 'DNS answer') : fail(start, why);
+        },
+        onTimeout: () => fail(start, 'no DNS reply (timeout)'),
+      },
+      start,
+      signal,
+    );
   }
 }

@@ -6,10 +6,9 @@
  * - No reply within connect_timeout: success without require_reply (nothing said "unreachable";
  *   keepalived relies on ICMP errors, hence its advice of a connect_timeout >= 4 s), failure with it.
  */
-import dgram from 'node:dgram';
 import type { UdpChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { deadline, describeError, fail, ok } from './util.js';
+import { fail, ok, udpExchange } from './util.js';
 
 /** Compile "0AX1..." into value/mask nibble arrays; throws on odd length or non-hex. */
 export function compileReplyPattern(hex: string): { value: Uint8Array; mask: Uint8Array } {
@@ -48,42 +47,22 @@ export class UdpCheck implements Probe {
   run(signal: AbortSignal): Promise<CheckResult> {
     const start = performance.now();
     const c = this.cfg;
-    const dl = deadline(c.connectTimeout * 1000, signal);
-    return new Promise<CheckResult>((resolve) => {
-      let done = false;
-      const sock = dgram.createSocket(c.family === 6 ? 'udp6' : 'udp4');
-      const finish = (r: CheckResult): void => {
-        if (done) return;
-        done = true;
-        dl.clear();
-        try {
-          sock.close();
-        } catch {
-          /* already closed */
-        }
-        resolve(r);
-      };
-      sock.on('error', (e) => finish(fail(start, describeError(e))));
-      sock.on('message', (msg: Buffer) => {
-        if (msg.length < c.minReplyLength)
-          return finish(fail(start, `reply too short (${msg.length} bytes)`));
-        if (msg.length > c.maxReplyLength) return finish(fail(start, `reply too long (${msg.length} bytes)`));
-        if (this.pattern && !matchReply(this.pattern, msg))
-          return finish(fail(start, 'reply does not match'));
-        finish(ok(start, 'reply'));
-      });
-      const go = (): void =>
-        sock.connect(c.connectPort, c.connectIp, () => {
-          sock.send(this.payload, (err) => {
-            if (err) finish(fail(start, describeError(err)));
-          });
-        });
-      if (c.bindTo || c.bindPort) sock.bind({ address: c.bindTo, port: c.bindPort ?? 0 }, go);
-      else go();
-      void dl.expired.then((why) => {
-        if (why !== 'timeout') return finish(fail(start, why));
-        finish(this.pattern ? fail(start, 'no reply (timeout)') : ok(start, 'no ICMP error'));
-      });
-    });
+    return udpExchange(
+      {
+        ...c,
+        timeoutMs: c.connectTimeout * 1000,
+        payload: this.payload,
+        onReply: (msg) => {
+          if (msg.length < c.minReplyLength) return fail(start, `reply too short (${msg.length} bytes)`);
+          if (msg.length > c.maxReplyLength) return fail(start, `reply too long (${msg.length} bytes)`);
+          if (this.pattern && !matchReply(this.pattern, msg)) return fail(start, 'reply does not match');
+          return ok(start, 'reply');
+        },
+        // without require_reply, silence (no ICMP error) within connect_timeout is success
+        onTimeout: () => (this.pattern ? fail(start, 'no reply (timeout)') : ok(start, 'no ICMP error')),
+      },
+      start,
+      signal,
+    );
   }
 }

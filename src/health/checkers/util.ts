@@ -2,6 +2,7 @@
  * Helpers shared by the socket checkers: one attempt = one socket, bounded by a deadline, torn down
  * on every exit path. Results never reject.
  */
+import dgram from 'node:dgram';
 import net from 'node:net';
 import type { CheckResult } from '../types.js';
 
@@ -136,4 +137,56 @@ export class ReplyReader {
       return l;
     }
   }
+}
+
+export interface UdpExchange {
+  family: 4 | 6;
+  connectIp: string;
+  connectPort: number;
+  bindTo?: string | undefined;
+  bindPort?: number | undefined;
+  timeoutMs: number;
+  payload: Uint8Array;
+  /** a reply's verdict, or null to keep waiting (a stray datagram) */
+  onReply(msg: Buffer): CheckResult | null;
+  /** the verdict when nothing decided before the deadline */
+  onTimeout(): CheckResult;
+}
+
+/**
+ * One UDP exchange (DNS_CHECK, UDP_CHECK): a connected socket (so an ICMP error is reported as a
+ * socket error), bound first when bindto / bind_port ask for it, one datagram sent, the first reply
+ * that decides ends it; the socket is closed on every exit path.
+ */
+export function udpExchange(x: UdpExchange, start: number, signal: AbortSignal): Promise<CheckResult> {
+  const dl = deadline(x.timeoutMs, signal);
+  return new Promise<CheckResult>((resolve) => {
+    let done = false;
+    const sock = dgram.createSocket(x.family === 6 ? 'udp6' : 'udp4');
+    const finish = (r: CheckResult): void => {
+      if (done) return;
+      done = true;
+      dl.clear();
+      try {
+        sock.close();
+      } catch {
+        /* already closed */
+      }
+      resolve(r);
+    };
+    sock.on('error', (e) => finish(fail(start, describeError(e))));
+    sock.on('message', (msg: Buffer) => {
+      const r = x.onReply(msg);
+      if (r !== null) finish(r);
+    });
+    const go = (): void =>
+      sock.connect(x.connectPort, x.connectIp, () => {
+        sock.send(x.payload, (err) => {
+          if (err) finish(fail(start, describeError(err)));
+        });
+      });
+    if (x.bindTo || x.bindPort) sock.bind({ address: x.bindTo, port: x.bindPort ?? 0 }, go);
+    else go();
+    void dl.expired.then((why) => finish(why === 'timeout' ? x.onTimeout() : fail(start, why)));
+  });
 }
