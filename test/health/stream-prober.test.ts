@@ -9,7 +9,7 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { StreamProber } from '../../src/health/checkers/stream-prober.js';
+import { StreamProber, probeThreadCan } from '../../src/health/checkers/stream-prober.js';
 import { nativeAvailable } from '../../src/io/native.js';
 
 const skip = !nativeAvailable && 'needs the native addon';
@@ -219,4 +219,11 @@ test('close() ends pending probes; an idle prober does not keep the process aliv
   });
   assert.equal(r.signal, null, 'the child exited by itself');
   assert.equal(r.stdout.trim(), 'probed', r.stderr);
+});
+
+test('scoped IPv6 addresses stay with Node sockets (the probe thread takes literals only)', () => {
+  assert.equal(probeThreadCan({ connectIp: '192.0.2.1' }), true);
+  assert.equal(probeThreadCan({ connectIp: '2001:db8::1', bindTo: '2001:db8::2' }), true);
+  assert.equal(probeThreadCan({ connectIp: 'fe80::1%eth0' }), false);
+  assert.equal(probeThreadCan({ connectIp: '2001:db8::1', bindTo: 'fe80::2%eth0' }), false);
 });

@@ -15,7 +15,13 @@ import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { HttpChecker, HttpUrl } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { connectSpec, outcomeReason, streamProber, type StreamProber } from './stream-prober.js';
+import {
+  connectSpec,
+  outcomeReason,
+  probeThreadCan,
+  streamProber,
+  type StreamProber,
+} from './stream-prober.js';
 import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
 
 /** Responses larger than this fail ("response too large"): a health page is small. */
@@ -132,7 +138,7 @@ export class HttpCheck implements Probe {
     this.steps = Math.max(1, cfg.urls.length);
     this.requests = cfg.urls.map((u) => buildHttpRequest(cfg, u));
     this.requestBytes = this.requests.map((r) => Buffer.from(r, 'latin1'));
-    this.prober = cfg.kind === 'HTTP_GET' ? prober : null;
+    this.prober = cfg.kind === 'HTTP_GET' && probeThreadCan(cfg) ? prober : null;
   }
 
   run(signal: AbortSignal, step = 0): Promise<CheckResult> {

@@ -167,6 +167,14 @@ export function connectSpec(c: {
   };
 }
 
+/**
+ * Whether the probe thread can make this connection: plain IPv4/IPv6 literals only. A scoped IPv6
+ * address (fe80::1%eth0) needs Node's resolution of the zone: Node sockets take it.
+ */
+export function probeThreadCan(c: { connectIp: string; bindTo?: string | undefined }): boolean {
+  return !c.connectIp.includes('%') && !(c.bindTo ?? '').includes('%');
+}
+
 /** A failed outcome's reason, worded as the Node-socket checkers word it. */
 export function outcomeReason(o: StreamProbeOutcome, timeoutReason: string): string {
   switch (o.code) {

@@ -6,7 +6,13 @@
 import net from 'node:net';
 import type { TcpChecker } from '../../config/model.js';
 import type { CheckResult, Probe } from '../types.js';
-import { connectSpec, outcomeReason, streamProber, type StreamProber } from './stream-prober.js';
+import {
+  connectSpec,
+  outcomeReason,
+  probeThreadCan,
+  streamProber,
+  type StreamProber,
+} from './stream-prober.js';
 import { deadline, describeError, fail, ok, tcpConnectOptions } from './util.js';
 
 type TcpCheckConfig = Pick<
@@ -17,10 +23,14 @@ type TcpCheckConfig = Pick<
 export class TcpCheck implements Probe {
   readonly steps = 1;
   /** @param prober the probe thread to use; null: Node sockets (default: this thread's, if any) */
+  private readonly prober: StreamProber | null;
+
   constructor(
     private readonly cfg: TcpCheckConfig,
-    private readonly prober: StreamProber | null = streamProber(),
-  ) {}
+    prober: StreamProber | null = streamProber(),
+  ) {
+    this.prober = probeThreadCan(cfg) ? prober : null;
+  }
 
   run(signal: AbortSignal): Promise<CheckResult> {
     return this.prober !== null ? this.runNative(this.prober, signal) : this.runNode(signal);
