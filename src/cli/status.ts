@@ -23,6 +23,8 @@ interface Status {
     drops: Record<string, number>;
     sync?: Record<string, unknown>;
     offload?: OffloadStatus | { enabled: false };
+    /** the CPUs the data-plane thread is pinned to (--dataplane-cpu); absent or null: not pinned */
+    cpus?: number[] | null;
   };
   steering: Record<string, unknown> | null;
   /** restart support (src/daemon/restart.ts), absent when the daemon keeps no state */
@@ -79,7 +81,8 @@ function checkerLine(c: CheckerStatus): string {
 /** The health checker's view: quorum per virtual server, state and weight per real server, checkers. */
 function formatHealth(h: HealthStatus, lines: string[]): void {
   lines.push(
-    `  health: ${h.running ? 'running' : 'stopped'}, checks in flight ${h.inFlight}, queued ${h.queued}`,
+    `  health: ${h.running ? 'running' : 'stopped'}, checks in flight ${h.inFlight}, queued ${h.queued}, ` +
+      `TCP/HTTP checks on ${h.probeThread ? 'the probe thread' : 'Node sockets'}`,
   );
   for (const vs of h.virtualServers) {
     lines.push(
@@ -130,7 +133,7 @@ function formatStatus(s: Status): string {
   const d = s.dataplane;
   const lines: string[] = [];
   lines.push(`lvsd ${s.version}, pid ${s.pid}, network namespace ${s.netns}, up since ${s.startedAt}`);
-  lines.push(`driver:      ${d.driver}`);
+  lines.push(`driver:      ${d.driver}${d.cpus ? `    data-plane CPUs: ${d.cpus.join(',')}` : ''}`);
   lines.push(
     `interfaces:  ${d.captured.length ? d.captured.map((c) => `${c.name}(${c.ifindex})`).join(' ') : '(none captured)'}`,
   );

@@ -117,7 +117,11 @@ async function run(): Promise<void> {
         plane.setFilter(m.prog);
         return null;
       case 'status':
-        return { ...plane.status(), sync: sync.status() };
+        return {
+          ...plane.status(),
+          sync: sync.status(),
+          cpus: pinnedTid !== undefined ? opts.dataplaneCpus : null,
+        };
       case 'services':
         return servicesView(plane.director);
       case 'stop':

@@ -21,6 +21,7 @@ import { createProbe } from './checkers/index.js';
 import { formatTarget } from './checkers/util.js';
 import { Scheduler, realClock, type ScheduledTask } from './scheduler.js';
 import { scriptSpawnIds } from './scripts.js';
+import { probeThreadEnabled } from './checkers/stream-prober.js';
 import type {
   CheckResult,
   CheckerStatus,
@@ -367,7 +368,13 @@ export class HealthManager {
         realServers,
       });
     }
-    return { running: this.running, inFlight: this.inFlight, queued: this.waiting.length, virtualServers };
+    return {
+      running: this.running,
+      probeThread: probeThreadEnabled(),
+      inFlight: this.inFlight,
+      queued: this.waiting.length,
+      virtualServers,
+    };
   }
 
   // ---- construction -------------------------------------------------------------------------

@@ -100,6 +100,8 @@ export interface VirtualServerStatus {
 
 export interface HealthStatus {
   running: boolean;
+  /** TCP_CHECK / HTTP_GET run on the addon's probe thread (else on Node sockets) */
+  probeThread: boolean;
   inFlight: number;
   queued: number;
   virtualServers: VirtualServerStatus[];

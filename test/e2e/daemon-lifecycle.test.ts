@@ -175,6 +175,11 @@ test(
       assert.equal(dataplane[0]!.cpus, '1');
       for (const t of threads.filter((x) => x.name !== 'lvsd-dataplane'))
         assert.ok(!(parseCpuList(t.cpus!) ?? [1]).includes(1), `${t.name} stays off CPU 1: ${t.cpus}`);
+      assert.match(d.sh('lvsd status'), /data-plane CPUs: 1$/m);
+      assert.deepEqual(
+        (JSON.parse(d.sh('lvsd status --json')) as { dataplane: { cpus: number[] } }).dataplane.cpus,
+        [1],
+      );
       d.sh('lvsd stop');
     } finally {
       await lab.cleanup();

@@ -338,12 +338,16 @@ describe('keepalived mode: lvsd -f keepalived.conf', { skip: skip ?? false, time
       const st = JSON.parse(director.sh('lvsd status --json')) as {
         keepalived: {
           health: {
+            probeThread: boolean;
             virtualServers: { realServers: { address: string; checkers: { checks: number }[] }[] }[];
           };
         };
       };
       const rs2 = st.keepalived.health.virtualServers[0]!.realServers.find((r) => r.address === RS[1])!;
       assert.ok(rs2.checkers[0]!.checks >= 3, JSON.stringify(rs2));
+      // these HTTP_GET checks ran on the addon's probe thread, and the text status says so
+      assert.equal(st.keepalived.health.probeThread, true);
+      assert.match(director.sh('lvsd status'), /TCP\/HTTP checks on the probe thread/);
     });
   });
 

@@ -191,6 +191,13 @@ export function outcomeReason(o: StreamProbeOutcome, timeoutReason: string): str
 
 let shared: StreamProber | null | undefined;
 
+/** Whether TCP_CHECK and HTTP_GET use the probe thread here (the addon loads, no LVSD_NODE_CHECKERS=1). */
+export function probeThreadEnabled(): boolean {
+  return shared !== undefined
+    ? shared !== null
+    : nativeAvailable && process.env['LVSD_NODE_CHECKERS'] !== '1';
+}
+
 /** This thread's prober, or null when checks use Node sockets (no addon, LVSD_NODE_CHECKERS=1). */
 export function streamProber(): StreamProber | null {
   if (shared !== undefined) return shared;
