@@ -418,12 +418,31 @@ export function restoreMessage(
     } else {
       updated++;
     }
-    if (!template && r.protocol === 6 && r.state < 11) setTcpState(table, timeouts, h, r.state, nowMs);
-    else if (!template) table.state[h] = r.state & 0xff;
-    if (timeoutMs >= 0) {
-      table.timeout[h] = timeoutMs;
-      table.setExpiry(h, nowMs + timeoutMs);
-    }
+    restoreConnState(table, timeouts, h, r.protocol, template ? -1 : r.state, timeoutMs, nowMs);
   });
   return { created, updated, failed };
+}
+
+/**
+ * A restored connection's state and remaining timeout (sync records, hand-over records). A TCP
+ * state of the kernel's numbering (below 11) goes through setTcpState, which keeps the active and
+ * inactive counts right; state -1 leaves the state as it is (templates); timeoutMs -1 leaves the timer.
+ */
+export function restoreConnState(
+  table: ConnTable,
+  timeouts: Timeouts,
+  h: number,
+  protocol: number,
+  state: number,
+  timeoutMs: number,
+  nowMs: number,
+): void {
+  if (state >= 0) {
+    if (protocol === 6 && state < 11) setTcpState(table, timeouts, h, state, nowMs);
+    else table.state[h] = state & 0xff;
+  }
+  if (timeoutMs >= 0) {
+    table.timeout[h] = timeoutMs;
+    table.setExpiry(h, nowMs + timeoutMs);
+  }
 }

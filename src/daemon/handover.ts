@@ -22,7 +22,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Director } from '../core/director.js';
 import { buildTemplateKey, type TemplateKey } from '../conn/persistence.js';
-import { dumpTable, restoreMessage, type RestoreResolver, type SyncConn } from '../conn/sync-record.js';
+import {
+  dumpTable,
+  restoreConnState,
+  restoreMessage,
+  type RestoreResolver,
+  type SyncConn,
+} from '../conn/sync-record.js';
 import { ADDR_C, ADDR_D, ADDR_L, ADDR_V } from '../conn/table.js';
 import {
   CONN_F_FULLNAT,
@@ -34,7 +40,6 @@ import {
   CONN_F_SYNC,
   CONN_F_TEMPLATE,
 } from '../conn/flags.js';
-import { setTcpState } from '../conn/state.js';
 import { SVC_F_PERSISTENT, type ServiceInfo } from '../core/services.js';
 import { writeFileAtomic } from './persist.js';
 
@@ -120,6 +125,7 @@ export function dumpFullnat(d: Director, nowMs: number): Uint8Array {
   const out = new Uint8Array(n * FULLNAT_RECORD);
   const dv = new DataView(out.buffer);
   const w = new Uint32Array(4);
+  const which = [ADDR_C, ADDR_V, ADDR_D, ADDR_L];
   let o = 0;
   t.forEach((h) => {
     if (!isHandedFullnat(t, h)) return;
@@ -135,7 +141,6 @@ export function dumpFullnat(d: Director, nowMs: number): Uint8Array {
     dv.setUint16(o + 18, t.lport[h]!, true);
     dv.setUint32(o + 20, t.fwmark[h]!, true);
     dv.setUint32(o + 24, t.inPkts[h]!, true);
-    const which = [ADDR_C, ADDR_V, ADDR_D, ADDR_L];
     for (let a = 0; a < 4; a++) {
       w.fill(0);
       t.readAddr(h, which[a]!, w, 0);
@@ -173,7 +178,7 @@ export function restoreFullnat(d: Director, data: Uint8Array, nowMs: number): Fu
     const proto = data[o + 2]!;
     const state = data[o + 3]!;
     const flags = dv.getUint32(o + 4, true);
-    const remaining = dv.getUint32(o + 8, true);
+    const remaining = dv.getUint32(o + 8, true) || 3000;
     const cport = dv.getUint16(o + 12, true);
     const vport = dv.getUint16(o + 14, true);
     const dport = dv.getUint16(o + 16, true);
@@ -196,9 +201,6 @@ export function restoreFullnat(d: Director, data: Uint8Array, nowMs: number): Fu
       res.bad++;
       continue;
     }
-    const dest = svc.dests.find(
-      (x) => x.af === daf && sameAddr(daf, x.addr, daddr) && (x.port === dport || x.port === 0),
-    );
     const h = t.create(
       af,
       daf,
@@ -218,20 +220,17 @@ export function restoreFullnat(d: Director, data: Uint8Array, nowMs: number): Fu
       lport,
       fwmark,
       svc.id,
-      dest?.id ?? -1,
+      findDest(svc, daf, daddr, dport)?.id ?? -1,
       -1,
-      remaining || 3000,
+      remaining,
       nowMs,
     );
     if (h < 0) {
       res.failed++;
       continue;
     }
-    if (proto === 6 && state < 11) setTcpState(t, d.timeouts, h, state, nowMs);
-    else t.state[h] = state;
+    restoreConnState(t, d.timeouts, h, proto, state, remaining, nowMs);
     t.inPkts[h] = dv.getUint32(o + 24, true);
-    t.timeout[h] = remaining || 3000;
-    t.setExpiry(h, nowMs + (remaining || 3000));
     res.created++;
   }
   return res;
@@ -266,6 +265,18 @@ function findService(
   return portAny;
 }
 
+/** A service's destination at daddr:dport (a port-0 destination takes any port), if any. */
+function findDest(
+  svc: ServiceInfo,
+  af: number,
+  daddr: ArrayLike<number>,
+  dport: number,
+): ServiceInfo['dests'][number] | undefined {
+  return svc.dests.find(
+    (x) => x.af === af && sameAddr(af, x.addr, daddr) && (x.port === dport || x.port === 0),
+  );
+}
+
 /**
  * How restored records find their service and destination in this daemon's table: by address, since
  * ids are per process. A record whose service or destination is gone gets no destination (-1), as a
@@ -278,10 +289,7 @@ export function directorResolver(d: Director): RestoreResolver {
   return {
     destId(af, daddr, dport, vaddr, vport, proto, fwmark) {
       const s = find(af, vaddr, vport, proto, fwmark);
-      if (!s) return -1;
-      for (const x of s.dests)
-        if (x.af === af && sameAddr(af, x.addr, daddr) && (x.port === dport || x.port === 0)) return x.id;
-      return -1;
+      return s ? (findDest(s, af, daddr, dport)?.id ?? -1) : -1;
     },
     svcId(af, vaddr, vport, proto, fwmark) {
       return find(af, vaddr, vport, proto, fwmark)?.id ?? -1;
