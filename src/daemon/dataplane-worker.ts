@@ -22,6 +22,41 @@ function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
   return new AfPacketDriver();
 }
 
+/**
+ * The data-plane thread's OS settings (real interfaces only): its name (top -H, perf and
+ * /proc/PID/task/TID/comm show lvsd-dataplane), its nice value (--dataplane-nice: ahead of the
+ * control plane under CPU contention, as the kernel's IPVS runs in softirq ahead of every process;
+ * a negative one needs CAP_SYS_NICE) and its CPUs (--dataplane-cpu). A setting the kernel refuses is
+ * logged and left as it was. Returns the thread id when the thread was pinned.
+ */
+function tuneThread(opts: WorkerOptions, post: (m: FromWorker) => void): number | undefined {
+  if (opts.driver === 'memory') return undefined;
+  const apply = (what: string, fields: Record<string, unknown>, set: () => number): number | undefined => {
+    try {
+      const tid = set();
+      post({ t: 'log', level: 'info', msg: `data-plane thread ${what} set`, fields: { tid, ...fields } });
+      return tid;
+    } catch (e) {
+      post({
+        t: 'log',
+        level: 'warn',
+        msg: `data-plane thread ${what} not set`,
+        fields: { ...fields, error: String(e) },
+      });
+      return undefined;
+    }
+  };
+  try {
+    native.setThreadName('lvsd-dataplane');
+  } catch {
+    /* cosmetic */
+  }
+  const nice = opts.dataplaneNice ?? 0;
+  if (nice !== 0) apply('priority', { nice }, () => native.setThreadNice(nice));
+  const cpus = opts.dataplaneCpus;
+  return cpus ? apply('CPUs', { cpus }, () => native.setThreadAffinity(cpus)) : undefined;
+}
+
 async function run(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('dataplane-worker must run in a worker thread');
@@ -33,49 +68,7 @@ async function run(): Promise<void> {
     const w = warmUpDataPlane({ batchSize: opts.batchSize, slotSize: SLOT_SIZE_GSO });
     post({ t: 'log', level: 'debug', msg: 'data plane warmed up', fields: { ...w } });
   }
-  // ahead of the control plane (health checks, VRRP, control requests) under CPU contention, as the
-  // kernel's IPVS runs in softirq ahead of every process; without CAP_SYS_NICE it stays at 0
-  const nice = opts.dataplaneNice ?? 0;
-  if (nice !== 0 && opts.driver !== 'memory') {
-    try {
-      const tid = native.setThreadNice(nice);
-      post({ t: 'log', level: 'debug', msg: 'data-plane thread priority set', fields: { tid, nice } });
-    } catch (e) {
-      post({
-        t: 'log',
-        level: 'warn',
-        msg: 'data-plane thread priority not set',
-        fields: { nice, error: String(e) },
-      });
-    }
-  }
-  if (opts.driver !== 'memory') {
-    try {
-      native.setThreadName('lvsd-dataplane'); // top -H, perf and /proc/<pid>/task/*/comm show it
-    } catch {
-      /* cosmetic */
-    }
-  }
-  let pinnedTid: number | undefined;
-  if (opts.dataplaneCpus && opts.driver !== 'memory') {
-    try {
-      const tid = native.setThreadAffinity(opts.dataplaneCpus);
-      pinnedTid = tid;
-      post({
-        t: 'log',
-        level: 'info',
-        msg: 'data-plane thread pinned',
-        fields: { tid, cpus: opts.dataplaneCpus },
-      });
-    } catch (e) {
-      post({
-        t: 'log',
-        level: 'warn',
-        msg: 'data-plane thread not pinned',
-        fields: { cpus: opts.dataplaneCpus, error: String(e) },
-      });
-    }
-  }
+  const pinnedTid = tuneThread(opts, post);
   const driver = makeDriver(opts.driver);
   const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,

@@ -614,10 +614,6 @@ export class KeepalivedRuntime {
 
   /** Before the successor is answered (Daemon.handOver): the VRRP record it will read at start. */
   prepareHandover(): void {
-    this.recordVrrpHandover();
-  }
-
-  private recordVrrpHandover(): void {
     const file = this.opts.vrrpHandoverFile;
     if (!file || !this.vrrp) return;
     const masters = this.vrrp.masterInstances();

@@ -46,6 +46,11 @@ const PHASES: readonly ProbePhase[] = ['connect', 'connect', 'write', 'read'];
 /** errno -> [name, libuv's text], as Node names system errors */
 const SYSTEM_ERRORS = getSystemErrorMap();
 
+/** An attempt that ended before the probe thread had it (cancelled, closed, refused spec). */
+function endedEarly(code: string, message: string, latencyMs: number): StreamProbeOutcome {
+  return { code, message, phase: 'connect', eof: false, latencyMs, data: null };
+}
+
 export class StreamProber {
   private readonly handle: ProbeHandle;
   private nextId = 1;
@@ -64,14 +69,8 @@ export class StreamProber {
   /** One attempt; never rejects (bad specs and aborts are outcomes too). */
   run(spec: StreamProbeSpec, signal: AbortSignal): Promise<StreamProbeOutcome> {
     const started = performance.now();
-    const ended = (code: string, message = ''): StreamProbeOutcome => ({
-      code,
-      message,
-      phase: 'connect',
-      eof: false,
-      latencyMs: performance.now() - started,
-      data: null,
-    });
+    const ended = (code: string, message = ''): StreamProbeOutcome =>
+      endedEarly(code, message, performance.now() - started);
     if (signal.aborted || this.closed) return Promise.resolve(ended('ECANCELED'));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
@@ -117,8 +116,7 @@ export class StreamProber {
     native.probeClose(this.handle);
     const waiting = [...this.pending.values()];
     this.pending.clear();
-    for (const done of waiting)
-      done({ code: 'ECANCELED', message: '', phase: 'connect', eof: false, latencyMs: 0, data: null });
+    for (const done of waiting) done(endedEarly('ECANCELED', '', 0));
   }
 
   private drain(): void {
