@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -89,8 +90,25 @@ typedef struct poll_entry {
   struct poll_entry *next;
 } poll_entry;
 
+/*
+ * A TPACKET_V2 receive ring (packet(7), Documentation/networking/packet_mmap.rst) of one socket:
+ * RING_FRAME-byte frames tiling page-sized blocks, so frame i is at map + i * RING_FRAME. Frames
+ * that do not fit a ring frame (GSO super-frames, jumbo frames) leave a truncated copy marked
+ * TP_STATUS_COPY in the ring and the whole frame on the socket's receive queue (PACKET_COPY_THRESH),
+ * read there with recvmsg in ring order.
+ */
+typedef struct ring_entry {
+  int fd;
+  uint8_t *map;
+  size_t map_len;
+  uint32_t frame_nr;
+  uint32_t head; /* the next frame to look at; frames before it are handed back to the kernel */
+  struct ring_entry *next;
+} ring_entry;
+
 typedef struct {
   poll_entry *polls;
+  ring_entry *rings;
 } instance_state;
 
 static instance_state *get_state(napi_env env) {
@@ -134,6 +152,7 @@ static napi_value js_bind_netlink(napi_env env, napi_callback_info info) {
 }
 
 static void poll_remove(napi_env env, int fd);
+static void ring_remove(napi_env env, int fd);
 
 #undef FN
 #define FN "close"
@@ -142,6 +161,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   INT_ARG(0, fd);
   /* epoll must forget the fd before it is closed (and possibly reused) */
   poll_remove(env, fd);
+  ring_remove(env, fd);
   if (close(fd) < 0 && errno != EINTR) return throw_errno(env, FN, "close", NULL, errno);
   return make_undefined(env);
 }
@@ -717,8 +737,59 @@ static int setopt(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value);
 }
 
+/* Ring frame size: a 1500-byte-MTU frame with a VLAN tag, its virtio-net header and the tpacket2
+ * header fit (macoff is 76 with PACKET_VNET_HDR); two frames per 4 KiB page. */
+#define RING_FRAME 2048
+
+static ring_entry *ring_find(instance_state *st, int fd) {
+  for (ring_entry *r = st->rings; r != NULL; r = r->next)
+    if (r->fd == fd) return r;
+  return NULL;
+}
+
+static void ring_remove(napi_env env, int fd) {
+  instance_state *st = get_state(env);
+  for (ring_entry **pp = &st->rings; *pp != NULL; pp = &(*pp)->next) {
+    ring_entry *r = *pp;
+    if (r->fd != fd) continue;
+    *pp = r->next;
+    munmap(r->map, r->map_len);
+    free(r);
+    return;
+  }
+}
+
+/* Set up and map a receive ring of about `frames` frames on fd (before bind); errno on failure. */
+static int ring_setup(instance_state *st, int fd, int32_t frames, const char **what) {
+  long page = sysconf(_SC_PAGESIZE);
+  if (page < RING_FRAME || page % RING_FRAME != 0) page = 4096;
+  uint32_t per_block = (uint32_t)(page / RING_FRAME);
+  uint32_t blocks = ((uint32_t)frames + per_block - 1) / per_block;
+  struct tpacket_req req = {
+      .tp_block_size = (unsigned)page,
+      .tp_block_nr = blocks,
+      .tp_frame_size = RING_FRAME,
+      .tp_frame_nr = blocks * per_block,
+  };
+  if (setopt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) < 0) { *what = "PACKET_VERSION"; return errno; }
+  if (setopt(fd, SOL_PACKET, PACKET_COPY_THRESH, 1) < 0) { *what = "PACKET_COPY_THRESH"; return errno; }
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { *what = "PACKET_RX_RING"; return errno; }
+  size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
+  void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) { *what = "mmap"; return errno; }
+  ring_entry *r = calloc(1, sizeof *r);
+  if (r == NULL) { munmap(map, len); *what = "calloc"; return ENOMEM; }
+  r->fd = fd;
+  r->map = (uint8_t *)map;
+  r->map_len = len;
+  r->frame_nr = req.tp_frame_nr;
+  r->next = st->rings;
+  st->rings = r;
+  return 0;
+}
+
 /*
- * packetOpen(ifindex, rcvbuf, sndbuf, prog) -> fd
+ * packetOpen(ifindex, rcvbuf, sndbuf, prog, ringFrames = 0) -> fd
  * One AF_PACKET SOCK_RAW socket bound to ETH_P_ALL on ifindex (packet(7)): it sees every frame
  * before tc/netfilter netdev ingress. Options, set before bind so no frame arrives unconfigured:
  *  PACKET_VNET_HDR (a struct virtio_net_hdr precedes every frame both ways: GSO and partial checksum
@@ -727,14 +798,22 @@ static int setopt(int fd, int level, int name, int value) {
  *  device queue returns ENOBUFS), SO_RCVBUFFORCE/SO_SNDBUFFORCE (fall back to the capped
  *  SO_RCVBUF/SO_SNDBUF without CAP_NET_ADMIN). The socket is created with protocol 0, so it
  *  receives nothing until bind; prog (may be empty) is attached before bind for the same reason.
+ *  ringFrames > 0: frames arrive in a TPACKET_V2 receive ring of that many RING_FRAME-byte frames
+ *  (rounded up to whole pages) instead of the socket queue; packetRecv reads either kind.
  */
 #undef FN
 #define FN "packetOpen"
 static napi_value js_packet_open(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return throw_type(env, FN, "missing arguments");
   INT_ARG(0, ifindex);
   INT_ARG(1, rcvbuf);
   INT_ARG(2, sndbuf);
+  int32_t ring_frames = 0;
+  if (argc >= 5 && !get_i32(env, argv[4], &ring_frames)) return throw_type(env, FN, "ringFrames must be a number");
+  if (ring_frames < 0 || ring_frames > (1 << 22)) return throw_range(env, FN, "ringFrames out of range");
   uint8_t *prog;
   size_t prog_len;
   if (!check_prog(env, FN, argv[3], &prog, &prog_len)) return NULL;
@@ -744,6 +823,7 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info) {
   const char *what = NULL;
   const char *sc = "setsockopt";
   int e = 0;
+  int ringed = 0;
   if (setopt(fd, SOL_PACKET, PACKET_VNET_HDR, 1) < 0) { what = "PACKET_VNET_HDR"; goto fail; }
   if (setopt(fd, SOL_PACKET, PACKET_AUXDATA, 1) < 0) { what = "PACKET_AUXDATA"; goto fail; }
   if (setopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1) < 0) { what = "PACKET_IGNORE_OUTGOING"; goto fail; }
@@ -755,6 +835,17 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info) {
   if (prog_len > 0 && (e = attach_filter(fd, prog, prog_len)) != 0) {
     what = "SO_ATTACH_FILTER";
     goto fail_e;
+  }
+  /* the virtio-net header option must precede the ring (the kernel refuses it afterwards) */
+  if (ring_frames > 0) {
+    if ((e = ring_setup(get_state(env), fd, ring_frames, &what)) != 0) {
+      if (strcmp(what, "mmap") == 0 || strcmp(what, "calloc") == 0) {
+        sc = what;
+        what = NULL;
+      }
+      goto fail_e;
+    }
+    ringed = 1;
   }
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
@@ -770,6 +861,7 @@ static napi_value js_packet_open(napi_env env, napi_callback_info info) {
 fail:
   e = errno;
 fail_e:
+  if (ringed) ring_remove(env, fd);
   close(fd);
   return throw_errno(env, FN, sc, what, e);
 }
@@ -821,6 +913,124 @@ static int get_counters(napi_env env, const char *fn, napi_value v, double **c) 
   }
   *c = (double *)p;
   return 1;
+}
+
+/* Fill slot `slot` from one frame's parts; the caller has checked that flen fits the slot's room. */
+static void fill_slot(batch_view *b, size_t slot, size_t at, size_t flen, int ifindex, int32_t tci,
+                      const struct virtio_net_hdr *vnet, double *ctr) {
+  b->start[slot] = (int32_t)at;
+  b->len[slot] = (int32_t)flen;
+  b->ifindex[slot] = ifindex;
+  b->vlan[slot] = tci;
+  /* virtio-net header fields are little-endian on the wire of a packet socket, which is
+   * host order on every little-endian host (vio_le() in net/packet/af_packet.c) */
+  b->flags[slot] = vnet->flags;
+  b->gso_type[slot] = vnet->gso_type;
+  b->hdr_len[slot] = vnet->hdr_len;
+  b->gso_size[slot] = vnet->gso_size;
+  b->csum_start[slot] = vnet->csum_start;
+  b->csum_offset[slot] = vnet->csum_offset;
+  ctr[C_RX_BYTES] += (double)flen;
+}
+
+/*
+ * The frames at the ring's head that are marked TP_STATUS_COPY (too large for a ring frame; the
+ * whole frame waits on the socket queue, in ring order): one recvmmsg for the run of them, each into
+ * its slot; their ring frames go back to the kernel. Returns the new got. A failed read releases one
+ * ring frame, so a copy the kernel could not queue never stalls the ring.
+ */
+static size_t ring_read_copies(ring_entry *r, int fd, batch_view *b, size_t got, size_t limit,
+                               size_t slot_size, size_t headroom, double *ctr) {
+  struct mmsghdr msgs[CHUNK];
+  struct iovec iov[CHUNK][2];
+  struct virtio_net_hdr vnet[CHUNK];
+  const size_t room = slot_size - headroom;
+  size_t k = 0;
+  for (uint32_t i = r->head; k < CHUNK && got + k < limit; k++) {
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(r->map + (size_t)i * RING_FRAME);
+    uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if ((st & (TP_STATUS_USER | TP_STATUS_COPY)) != (TP_STATUS_USER | TP_STATUS_COPY)) break;
+    iov[k][0].iov_base = &vnet[k];
+    iov[k][0].iov_len = sizeof vnet[k];
+    iov[k][1].iov_base = b->buf + (got + k) * slot_size + headroom;
+    iov[k][1].iov_len = room;
+    memset(&msgs[k], 0, sizeof msgs[k]);
+    msgs[k].msg_hdr.msg_iov = iov[k];
+    msgs[k].msg_hdr.msg_iovlen = 2;
+    i = i + 1 == r->frame_nr ? 0 : i + 1;
+  }
+  int n;
+  do n = recvmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    ctr[C_RX_ERRORS] += 1;
+    ctr[C_RX_LAST_ERRNO] = n < 0 ? errno : EAGAIN;
+    n = 1; /* release the head frame below */
+    msgs[0].msg_len = 0;
+    msgs[0].msg_hdr.msg_flags = MSG_TRUNC; /* nothing to keep */
+  }
+  size_t w = 0; /* frames kept, compacted towards got */
+  for (size_t j = 0; j < (size_t)n; j++) {
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(r->map + (size_t)r->head * RING_FRAME);
+    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
+    if ((msgs[j].msg_hdr.msg_flags & MSG_TRUNC) || msgs[j].msg_len < (unsigned)VNET_LEN) {
+      if (msgs[j].msg_len > 0) ctr[C_RX_TRUNCATED] += 1;
+    } else if (sll->sll_pkttype == PACKET_OTHERHOST || sll->sll_pkttype == PACKET_OUTGOING) {
+      ctr[C_RX_OTHERHOST] += 1;
+    } else {
+      size_t flen = msgs[j].msg_len - (unsigned)VNET_LEN;
+      size_t at = (got + w) * slot_size + headroom;
+      if (w != j) memmove(b->buf + at, iov[j][1].iov_base, flen); /* rare: after a skipped frame */
+      int32_t tci = (h->tp_status & TP_STATUS_VLAN_VALID) ? (int32_t)h->tp_vlan_tci : -1;
+      fill_slot(b, got + w, at, flen, sll->sll_ifindex, tci, &vnet[j], ctr);
+      w++;
+    }
+    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    r->head = r->head + 1 == r->frame_nr ? 0 : r->head + 1;
+  }
+  ctr[C_RX_FRAMES] += (double)w;
+  return got + w;
+}
+
+/*
+ * Read ready frames of ring r into slots got, got+1, ... < limit; returns the new got. A frame is
+ * ready while its tp_status has TP_STATUS_USER (acquire: the kernel wrote the frame before the
+ * status); it goes back to the kernel with TP_STATUS_KERNEL (release: after the copy out).
+ * TP_STATUS_COPY frames are read whole from the socket queue; their address is in the ring frame
+ * (the queued copy's is cleared by the kernel).
+ */
+static size_t ring_read(ring_entry *r, int fd, batch_view *b, size_t got, size_t limit, size_t slot_size,
+                        size_t headroom, double *ctr) {
+  const size_t room = slot_size - headroom;
+  while (got < limit) {
+    uint8_t *f = r->map + (size_t)r->head * RING_FRAME;
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
+    uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if (!(status & TP_STATUS_USER)) break;
+    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)(f + TPACKET_ALIGN(sizeof *h));
+    int32_t tci = (status & TP_STATUS_VLAN_VALID) ? (int32_t)h->tp_vlan_tci : -1;
+    size_t at = got * slot_size + headroom;
+    int skip_other = sll->sll_pkttype == PACKET_OTHERHOST || sll->sll_pkttype == PACKET_OUTGOING;
+    if (status & TP_STATUS_COPY) {
+      got = ring_read_copies(r, fd, b, got, limit, slot_size, headroom, ctr);
+      continue;
+    } else if (h->tp_snaplen < h->tp_len || h->tp_mac < VNET_LEN || h->tp_snaplen > room ||
+               (size_t)h->tp_mac + h->tp_snaplen > RING_FRAME) {
+      ctr[C_RX_TRUNCATED] += 1; /* no room on the receive queue for the whole frame */
+    } else if (skip_other) {
+      ctr[C_RX_OTHERHOST] += 1;
+    } else {
+      struct virtio_net_hdr vnet;
+      memcpy(&vnet, f + h->tp_mac - VNET_LEN, sizeof vnet);
+      memcpy(b->buf + at, f + h->tp_mac, h->tp_snaplen);
+      fill_slot(b, got, at, h->tp_snaplen, sll->sll_ifindex, tci, &vnet, ctr);
+      got++;
+      ctr[C_RX_FRAMES] += 1;
+    }
+    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    r->head = r->head + 1 == r->frame_nr ? 0 : r->head + 1;
+  }
+  return got;
 }
 
 /*
@@ -877,8 +1087,14 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
   const size_t room = (size_t)(slot_size - headroom);
   if (first < 0) first = 0;
 
+  instance_state *st = get_state(env);
   for (int s = 0; s < nfds && got < limit; s++) {
     int fd = fds[(first + s) % nfds];
+    ring_entry *ring = st->rings != NULL ? ring_find(st, fd) : NULL;
+    if (ring != NULL) {
+      got = ring_read(ring, fd, &b, got, limit, (size_t)slot_size, (size_t)headroom, ctr);
+      continue;
+    }
     while (got < limit) {
       size_t want = limit - got;
       if (want > CHUNK) want = CHUNK;
@@ -930,19 +1146,7 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
             if (aux.tp_status & TP_STATUS_VLAN_VALID) tci = aux.tp_vlan_tci;
           }
         }
-        b.start[slot] = (int32_t)at;
-        b.len[slot] = (int32_t)flen;
-        b.ifindex[slot] = names[j].sll_ifindex;
-        b.vlan[slot] = tci;
-        /* virtio-net header fields are little-endian on the wire of a packet socket, which is
-         * host order on every little-endian host (vio_le() in net/packet/af_packet.c) */
-        b.flags[slot] = vnet[j].flags;
-        b.gso_type[slot] = vnet[j].gso_type;
-        b.hdr_len[slot] = vnet[j].hdr_len;
-        b.gso_size[slot] = vnet[j].gso_size;
-        b.csum_start[slot] = vnet[j].csum_start;
-        b.csum_offset[slot] = vnet[j].csum_offset;
-        ctr[C_RX_BYTES] += (double)flen;
+        fill_slot(&b, slot, at, flen, names[j].sll_ifindex, tci, &vnet[j], ctr);
         w++;
       }
       got += w;
@@ -1061,6 +1265,12 @@ static void cleanup_env(void *arg) {
     st->polls = e->next;
     uv_poll_stop(&e->handle);
     uv_close((uv_handle_t *)&e->handle, poll_on_close);
+  }
+  while (st->rings != NULL) {
+    ring_entry *r = st->rings;
+    st->rings = r->next;
+    munmap(r->map, r->map_len);
+    free(r);
   }
 }
 

@@ -133,7 +133,14 @@ function formatStatus(s: Status): string {
   const d = s.dataplane;
   const lines: string[] = [];
   lines.push(`lvsd ${s.version}, pid ${s.pid}, network namespace ${s.netns}, up since ${s.startedAt}`);
-  lines.push(`driver:      ${d.driver}${d.cpus ? `    data-plane CPUs: ${d.cpus.join(',')}` : ''}`);
+  const ring = d.driverCounters?.['rxRingFrames'];
+  const rx =
+    typeof ring === 'number'
+      ? ring > 0
+        ? ` (receive ring: ${ring} frames per interface)`
+        : ' (recvmmsg)'
+      : '';
+  lines.push(`driver:      ${d.driver}${rx}${d.cpus ? `    data-plane CPUs: ${d.cpus.join(',')}` : ''}`);
   lines.push(
     `interfaces:  ${d.captured.length ? d.captured.map((c) => `${c.name}(${c.ifindex})`).join(' ') : '(none captured)'}`,
   );

@@ -112,6 +112,8 @@ export interface DaemonOptions {
   dataplaneNice?: number;
   /** CPUs the data-plane thread runs on (sched_setaffinity); absent: wherever the process may */
   dataplaneCpus?: number[];
+  /** receive-ring frames per AF_PACKET socket (--rx-ring; 0 = recvmmsg; absent = the driver's default) */
+  rxRingFrames?: number;
 }
 
 /**
@@ -449,6 +451,7 @@ export class Daemon {
       offloadThreshold: this.parts.steering?.offload ? (this.opts.offloadThreshold ?? 0) : 0,
       dataplaneNice: this.opts.dataplaneNice ?? DEFAULT_DATAPLANE_NICE,
       ...(this.opts.dataplaneCpus ? { dataplaneCpus: this.opts.dataplaneCpus } : {}),
+      ...(this.opts.rxRingFrames !== undefined ? { rxRingFrames: this.opts.rxRingFrames } : {}),
       // connections handed over by a daemon that already exited (SIGUSR2) wait with nothing
       // capturing: start capturing sooner, with a cold JIT, rather than warm up first
       ...(this.restart?.handoverPending() && !this.opts.takeover ? { warmup: false } : {}),

@@ -17,9 +17,9 @@ import { dumpConnections, restoreConnections, restoreFullnat } from './handover.
 import { FlowOffload } from '../core/offload.js';
 import { native } from '../io/native.js';
 
-function makeDriver(kind: WorkerOptions['driver']): WakingDriver {
-  if (kind === 'memory') return new MemoryWire();
-  return new AfPacketDriver();
+function makeDriver(opts: WorkerOptions): WakingDriver {
+  if (opts.driver === 'memory') return new MemoryWire();
+  return new AfPacketDriver(opts.rxRingFrames !== undefined ? { rxRingFrames: opts.rxRingFrames } : {});
 }
 
 /**
@@ -69,7 +69,7 @@ async function run(): Promise<void> {
     post({ t: 'log', level: 'debug', msg: 'data plane warmed up', fields: { ...w } });
   }
   const pinnedTid = tuneThread(opts, post);
-  const driver = makeDriver(opts.driver);
+  const driver = makeDriver(opts);
   const plane = new DataPlane(driver, planeDeps, {
     maxConns: opts.maxConns,
     batchSize: opts.batchSize,

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OFFLOAD_DEFAULT_THRESHOLD } from '../core/offload.js';
+import { DEFAULT_RX_RING_FRAMES } from '../io/afpacket.js';
 import {
   Daemon,
   DEFAULT_DAEMON_OPTIONS,
@@ -66,6 +67,9 @@ Options:
                              control requests (needs CAP_SYS_NICE)
   --dataplane-cpu LIST       run the data-plane thread only on these CPUs (1 / 2,3 / 2-5) and lvsd's
                              other threads (control, health checks, VRRP) only on the rest
+  --rx-ring N                receive through a TPACKET_V2 ring of N 2 KiB frames per captured
+                             interface (default ${DEFAULT_RX_RING_FRAMES}; 0 = recvmmsg from the socket queue;
+                             environment LVSD_RX_RING); larger frames still arrive through the queue
 
   -h, --help                 show this text
 
@@ -115,6 +119,8 @@ interface Parsed {
   offloadThreshold: number;
   dataplaneNice: number;
   dataplaneCpus: number[] | null;
+  /** receive-ring frames per captured interface; 0 = recvmmsg */
+  rxRingFrames: number;
 }
 
 /** LVSD_OFFLOAD_THRESHOLD (for daemons that ipvsadm starts); an invalid value keeps the default */
@@ -122,6 +128,19 @@ function envOffloadThreshold(): number {
   const e = process.env['LVSD_OFFLOAD_THRESHOLD'];
   const v = e === undefined || e === '' ? NaN : Number(e);
   return Number.isInteger(v) && v >= 0 ? v : OFFLOAD_DEFAULT_THRESHOLD;
+}
+
+/** Largest --rx-ring: 4 Mi frames, 8 GiB of ring per interface (the addon's limit). */
+const MAX_RX_RING_FRAMES = 1 << 22;
+
+function rxRingValue(s: string | undefined): number | null {
+  const v = s === undefined || s === '' ? NaN : Number(s);
+  return Number.isInteger(v) && v >= 0 && v <= MAX_RX_RING_FRAMES ? v : null;
+}
+
+/** LVSD_RX_RING (for daemons that ipvsadm starts); an invalid value keeps the default */
+function envRxRing(): number {
+  return rxRingValue(process.env['LVSD_RX_RING']) ?? DEFAULT_RX_RING_FRAMES;
 }
 
 /** option name -> [takes an argument: 'none' | 'required' | 'optional', canonical name] */
@@ -167,6 +186,7 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
     offloadThreshold: envOffloadThreshold(),
     dataplaneNice: DEFAULT_DATAPLANE_NICE,
     dataplaneCpus: null,
+    rxRingFrames: envRxRing(),
     level: null,
     steering: true,
     stay: false,
@@ -271,6 +291,12 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
         const cpus = parseCpuList(val() ?? '');
         if (cpus === null) return '--dataplane-cpu must be a CPU list such as 1 or 2,3 or 2-5';
         p.dataplaneCpus = cpus;
+        continue;
+      }
+      case '--rx-ring': {
+        const v = rxRingValue(val());
+        if (v === null) return `--rx-ring must be an integer from 0 to ${MAX_RX_RING_FRAMES}`;
+        p.rxRingFrames = v;
         continue;
       }
       case '--no-offload':
@@ -469,6 +495,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       offloadThreshold: p.steering ? p.offloadThreshold : 0,
       dataplaneNice: p.dataplaneNice,
       ...(p.dataplaneCpus ? { dataplaneCpus: p.dataplaneCpus } : {}),
+      rxRingFrames: p.rxRingFrames,
     },
     parts,
   );

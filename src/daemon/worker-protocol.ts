@@ -51,4 +51,6 @@ export interface WorkerOptions {
   dataplaneNice?: number;
   /** CPUs the data-plane thread is pinned to (absent: not pinned); see native setThreadAffinity */
   dataplaneCpus?: number[];
+  /** receive-ring frames per AF_PACKET socket (0: recvmmsg; absent: the driver's default) */
+  rxRingFrames?: number;
 }

@@ -9,11 +9,16 @@
  *  - PACKET_AUXDATA: the VLAN TCI a device stripped (TP_STATUS_VLAN_VALID) -> batch.vlanTci;
  *  - PACKET_IGNORE_OUTGOING: frames this host transmits (the kernel's and ours) are not received;
  *  - PACKET_QDISC_BYPASS: transmit straight to the device; a full queue is ENOBUFS, counted;
- *  - a large SO_RCVBUFFORCE.
+ *  - a large SO_RCVBUFFORCE;
+ *  - by default a TPACKET_V2 receive ring (rxRingFrames 2 KiB frames, packet_mmap): frames are read
+ *    from shared memory with no system call and no skb queued per frame; a frame larger than a ring
+ *    frame (GSO super-frame, jumbo) leaves a marker in the ring and arrives whole on the socket queue
+ *    (PACKET_COPY_THRESH). TPACKET_V3 is not used: a V3 block reaches user space only when it fills or
+ *    its retire timer (>= 1 ms) fires, which at moderate rates is added latency on every frame.
  *
  * Cycle (src/io/driver.ts): batch.reset(); receive(batch); engine; complete(batch). receive() is one
- * native call that drains the sockets round-robin with recvmmsg into the batch's slots (at slot base
- * + HEADROOM); complete() is one native call that sends every VERDICT_TX frame with sendmmsg, grouped
+ * native call that drains the sockets round-robin (ring, or recvmmsg) into the batch's slots (at slot
+ * base + HEADROOM); complete() is one native call that sends every VERDICT_TX frame with sendmmsg, grouped
  * per outgoing socket. No per-packet JS callback: onReadable(cb) runs cb when any socket is readable.
  * VERDICT_KERNEL needs no action: an ETH_P_ALL socket receives a copy, the kernel keeps the original
  * (whether it then survives ingress is the steering's decision).
@@ -52,6 +57,12 @@ export interface AfPacketOptions {
   rcvbuf?: number;
   /** SO_SNDBUFFORCE per socket in bytes (default 16 MiB: a batch of 64 super-frames, twice). */
   sndbuf?: number;
+  /**
+   * Receive through a TPACKET_V2 ring of this many 2 KiB frames per socket (0 = the socket queue
+   * with recvmmsg). Frames larger than a ring frame (GSO super-frames) still come whole through the
+   * socket queue, so rcvbuf stays in use.
+   */
+  rxRingFrames?: number;
 }
 
 export interface AfPacketSocketStats {
@@ -88,6 +99,8 @@ export interface AfPacketCounters {
   dropped: number;
   /** VERDICT_DROP frames by reason (src/packet/drop-reasons.ts), only reasons seen */
   dropsByReason: Record<number, number>;
+  /** receive-ring frames per socket (0: recvmmsg from the socket queue) */
+  rxRingFrames: number;
   sockets: AfPacketSocketStats[];
 }
 
@@ -106,6 +119,12 @@ const EMPTY_PROG = new Uint8Array(0);
 /** drop reasons are small dense ints; larger ones share the last bucket */
 const MAX_REASON = 1024;
 
+/**
+ * Receive-ring frames per socket by default (lvsd --rx-ring; 0 = recvmmsg from the socket queue):
+ * 16 MiB of 2 KiB frames per captured interface.
+ */
+export const DEFAULT_RX_RING_FRAMES = 8192;
+
 /** Received frames per batch: 64 (node-packet-io.md: batch 64 is where per-call cost stops mattering). */
 export const AFPACKET_BATCH = 64;
 
@@ -122,6 +141,7 @@ export class AfPacketDriver implements PacketDriver {
 
   private readonly rcvbuf: number;
   private readonly sndbuf: number;
+  private readonly rxRingFrames: number;
   private readonly sockets = new Map<number, SocketEntry>();
   /** fds in receive order; rebuilt on add/remove (control plane) */
   private fds = new Int32Array(0);
@@ -140,13 +160,14 @@ export class AfPacketDriver implements PacketDriver {
   constructor(options: AfPacketOptions = {}) {
     this.rcvbuf = options.rcvbuf ?? DEFAULT_RCVBUF;
     this.sndbuf = options.sndbuf ?? DEFAULT_SNDBUF;
+    this.rxRingFrames = options.rxRingFrames ?? DEFAULT_RX_RING_FRAMES;
   }
 
   /** Open and bind the socket of an interface (idempotent). Throws the native coded error. */
   addInterface(ifindex: number, name: string): void {
     if (this.closed) throw new Error('AfPacketDriver is closed');
     if (this.sockets.has(ifindex)) return;
-    const fd = native.packetOpen(ifindex, this.rcvbuf, this.sndbuf, this.filter);
+    const fd = native.packetOpen(ifindex, this.rcvbuf, this.sndbuf, this.filter, this.rxRingFrames);
     const entry: SocketEntry = {
       ifindex,
       name,
@@ -368,6 +389,7 @@ export class AfPacketDriver implements PacketDriver {
       toKernel: this.toKernel,
       dropped: this.dropped,
       dropsByReason: byReason,
+      rxRingFrames: this.rxRingFrames,
       sockets,
     };
   }

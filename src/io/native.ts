@@ -73,9 +73,11 @@ export interface NativeAddon {
    * An AF_PACKET SOCK_RAW socket bound to ETH_P_ALL on ifindex with PACKET_VNET_HDR,
    * PACKET_AUXDATA, PACKET_IGNORE_OUTGOING, PACKET_QDISC_BYPASS, SO_RCVBUFFORCE = rcvbuf,
    * SO_SNDBUFFORCE = sndbuf (0 = leave) and the socket filter prog (empty = none) attached before
-   * bind, so no frame is received unfiltered. Non-blocking, close-on-exec.
+   * bind, so no frame is received unfiltered. Non-blocking, close-on-exec. ringFrames > 0 receives
+   * into a TPACKET_V2 ring of that many 2 KiB frames (rounded up to whole pages); frames larger than
+   * a ring frame still arrive whole through the socket queue. packetRecv reads either kind.
    */
-  packetOpen(ifindex: number, rcvbuf: number, sndbuf: number, prog: Uint8Array): number;
+  packetOpen(ifindex: number, rcvbuf: number, sndbuf: number, prog: Uint8Array, ringFrames?: number): number;
   /**
    * Batched receive into FrameBatch slots (see AfPacketDriver.receive): from fds[first..] (wrapping,
    * nfds sockets) into slots slotBase.. (at most maxFrames), bytes at slot*slotSize + headroom,

@@ -12,6 +12,7 @@ import { requestOnce } from '../../src/control/client.js';
 import { destOptions, savedServiceKeys, serviceOptions, servicesOf } from '../../src/daemon/keepalived.js';
 import { allowedCpus, controlCpus, parseCpuList } from '../../src/daemon/cpus.js';
 import { parseDaemonArgs } from '../../src/daemon/main.js';
+import { DEFAULT_RX_RING_FRAMES } from '../../src/io/afpacket.js';
 import { config, harness, ipTarget, rs, vs } from './keepalived-fixtures.js';
 
 test('services per virtual-server kind: ip:port, IPv6, fwmark (v4/v6), group entries', () => {
@@ -578,6 +579,7 @@ test('a hand-over records the MASTER instances before answering; the successor r
 
 test('command line: DR fast-path threshold, data-plane nice and CPUs, with their range checks and environment default', () => {
   const saved = process.env['LVSD_OFFLOAD_THRESHOLD'];
+  const savedRing = process.env['LVSD_RX_RING'];
   try {
     delete process.env['LVSD_OFFLOAD_THRESHOLD'];
     const d = parseDaemonArgs([]);
@@ -596,11 +598,22 @@ test('command line: DR fast-path threshold, data-plane nice and CPUs, with their
     );
     assert.match(parseDaemonArgs(['--dataplane-cpu', '2-1']) as string, /--dataplane-cpu must be a CPU list/);
     assert.match(parseDaemonArgs(['--dataplane-cpu']) as string, /--dataplane-cpu must be a CPU list/);
+    assert.equal((parseDaemonArgs([]) as { rxRingFrames: number }).rxRingFrames, DEFAULT_RX_RING_FRAMES);
+    assert.equal((parseDaemonArgs(['--rx-ring', '0']) as { rxRingFrames: number }).rxRingFrames, 0);
+    assert.equal((parseDaemonArgs(['--rx-ring', '512']) as { rxRingFrames: number }).rxRingFrames, 512);
+    for (const bad of ['-1', '1.5', 'many', String(2 ** 23)])
+      assert.match(parseDaemonArgs(['--rx-ring', bad]) as string, /--rx-ring must be an integer from 0 to/);
     process.env['LVSD_OFFLOAD_THRESHOLD'] = '0';
     assert.equal((parseDaemonArgs([]) as { offloadThreshold: number }).offloadThreshold, 0);
     process.env['LVSD_OFFLOAD_THRESHOLD'] = 'junk';
     assert.equal((parseDaemonArgs([]) as { offloadThreshold: number }).offloadThreshold, 1000);
+    process.env['LVSD_RX_RING'] = '0';
+    assert.equal((parseDaemonArgs([]) as { rxRingFrames: number }).rxRingFrames, 0);
+    process.env['LVSD_RX_RING'] = 'junk';
+    assert.equal((parseDaemonArgs([]) as { rxRingFrames: number }).rxRingFrames, DEFAULT_RX_RING_FRAMES);
   } finally {
+    if (savedRing === undefined) delete process.env['LVSD_RX_RING'];
+    else process.env['LVSD_RX_RING'] = savedRing;
     if (saved === undefined) delete process.env['LVSD_OFFLOAD_THRESHOLD'];
     else process.env['LVSD_OFFLOAD_THRESHOLD'] = saved;
   }

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { DEFAULT_RX_RING_FRAMES } from '../../src/io/afpacket.js';
 import fs from 'node:fs';
 import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
 import { stateDir } from '../../src/daemon/paths.js';
@@ -141,6 +142,46 @@ test(
         'timeouts are not part of -S',
       );
       assert.equal(timeouts, 'Timeout (tcp tcpfin udp): 1000 100 200\n');
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+test(
+  'lvsd --rx-ring: each captured interface receives through a mapped ring by default, --rx-ring 0 through the socket queue',
+  { skip: skip ?? false, timeout: 60000 },
+  async () => {
+    const lab = new Lab('ring');
+    try {
+      const d = lab.ns('d');
+      const p = lab.ns('p');
+      lab.veth(d, 'eth0', p, 'eth0');
+      lab.veth(d, 'eth1', p, 'eth1');
+      d.sh('ip link set eth0 up; ip link set eth1 up; ip addr add 10.73.0.1/24 dev eth0');
+      p.sh('ip link set eth0 up; ip addr add 10.73.0.2/24 dev eth0');
+      const ringMaps = (pid: number): number =>
+        fs
+          .readFileSync(`/proc/${pid}/maps`, 'utf8')
+          .split('\n')
+          .filter((l) => / socket:\[\d+\]$/.test(l)).length;
+      for (const [args, rings, shown] of [
+        ['', 2, `(receive ring: ${DEFAULT_RX_RING_FRAMES} frames per interface)`],
+        ['--rx-ring 0', 0, '(recvmmsg)'],
+      ] as const) {
+        assert.match(d.sh(`lvsd start ${args}`), /lvsd started/);
+        const [pid] = daemonPids(d);
+        assert.ok(pid);
+        const status = d.sh('lvsd status');
+        assert.ok(status.includes(`driver:      afpacket ${shown}`), status);
+        assert.equal(ringMaps(pid), rings, status);
+        // service frames still reach lvsd (a SYN to a service without real servers: counted, dropped)
+        d.sh('ipvsadm -A -t 10.73.0.1:80 -s rr');
+        p.run('curl -s --max-time 1 http://10.73.0.1/');
+        assert.ok(Number(/frames received: (\d+)/.exec(d.sh('lvsd status'))?.[1]) > 0, d.sh('lvsd status'));
+        d.sh('ipvsadm -C');
+        d.sh('lvsd stop');
+      }
     } finally {
       await lab.cleanup();
     }

@@ -46,7 +46,7 @@ function macOf(name: string): Uint8Array {
 }
 
 function runAgent(): void {
-  const driver = new AfPacketDriver();
+  const driver = new AfPacketDriver({ rxRingFrames: Number(process.env.LVSD_AFP_RING ?? 0) });
   const batch = AfPacketDriver.createBatch();
   assert.equal(batch.slotSize, SLOT_SIZE_GSO);
   let mode: 'idle' | 'capture' | 'forward' = 'idle';
@@ -194,9 +194,9 @@ class Agent {
   private readonly waiting: ((m: Record<string, unknown>) => void)[] = [];
   stderr = '';
 
-  constructor(ns: string) {
+  constructor(ns: string, ringFrames = 0) {
     this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url)], {
-      env: { ...process.env, LVSD_AFP_AGENT: '1' },
+      env: { ...process.env, LVSD_AFP_AGENT: '1', LVSD_AFP_RING: String(ringFrames) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
@@ -307,216 +307,240 @@ function udpFrame(
 if (process.env.LVSD_AFP_AGENT === '1') {
   runAgent();
 } else {
-  describe(
-    'AfPacketDriver on veth pairs in network namespaces',
-    { skip: canRun ? false : 'needs root and ip netns' },
-    () => {
-      const id = `${process.pid}`;
-      const nsA = `lvafA${id}`;
-      const nsD = `lvafD${id}`;
-      const nsB = `lvafB${id}`;
-      let agent: Agent;
-      let agentA: Agent | undefined;
-      let d0 = 0;
-      let d1 = 0;
-      const m: Record<string, string> = {};
+  // Both receive paths: the socket queue (recvmmsg) and a TPACKET_V2 ring, the latter small (16
+  // frames) so that the tests wrap it many times and GSO super-frames take its copy path.
+  for (const ringFrames of [0, 16])
+    describe(
+      `AfPacketDriver on veth pairs in network namespaces (${ringFrames === 0 ? 'recvmmsg' : `${ringFrames}-frame receive ring`})`,
+      { skip: canRun ? false : 'needs root and ip netns' },
+      () => {
+        const id = `${process.pid}r${ringFrames}`;
+        const nsA = `lvafA${id}`;
+        const nsD = `lvafD${id}`;
+        const nsB = `lvafB${id}`;
+        let agent: Agent;
+        let agentA: Agent | undefined;
+        let d0 = 0;
+        let d1 = 0;
+        const m: Record<string, string> = {};
 
-      before(async () => {
-        for (const ns of [nsA, nsD, nsB]) sh('ip', 'netns', 'add', ns);
-        sh('ip', '-n', nsA, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'd0', 'netns', nsD);
-        sh('ip', '-n', nsB, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'd1', 'netns', nsD);
-        sh('ip', '-n', nsA, 'addr', 'add', '10.61.0.1/24', 'dev', 'a0');
-        sh('ip', '-n', nsD, 'addr', 'add', '10.61.0.2/24', 'dev', 'd0');
-        sh('ip', '-n', nsB, 'addr', 'add', '10.61.0.3/24', 'dev', 'b0');
-        for (const [ns, dev] of [
-          [nsA, 'lo'],
-          [nsA, 'a0'],
-          [nsD, 'lo'],
-          [nsD, 'd0'],
-          [nsD, 'd1'],
-          [nsB, 'lo'],
-          [nsB, 'b0'],
-        ] as const)
-          sh('ip', '-n', ns, 'link', 'set', dev, 'up');
-        m.a0 = mac(nsA, 'a0');
-        m.d0 = mac(nsD, 'd0');
-        m.d1 = mac(nsD, 'd1');
-        m.b0 = mac(nsB, 'b0');
-        agent = new Agent(nsD);
-        d0 = (await agent.call({ op: 'add', name: 'd0' })).ifindex as number;
-        d1 = (await agent.call({ op: 'add', name: 'd1' })).ifindex as number;
-      });
+        before(async () => {
+          for (const ns of [nsA, nsD, nsB]) sh('ip', 'netns', 'add', ns);
+          sh('ip', '-n', nsA, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'd0', 'netns', nsD);
+          sh('ip', '-n', nsB, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'd1', 'netns', nsD);
+          sh('ip', '-n', nsA, 'addr', 'add', '10.61.0.1/24', 'dev', 'a0');
+          sh('ip', '-n', nsD, 'addr', 'add', '10.61.0.2/24', 'dev', 'd0');
+          sh('ip', '-n', nsB, 'addr', 'add', '10.61.0.3/24', 'dev', 'b0');
+          for (const [ns, dev] of [
+            [nsA, 'lo'],
+            [nsA, 'a0'],
+            [nsD, 'lo'],
+            [nsD, 'd0'],
+            [nsD, 'd1'],
+            [nsB, 'lo'],
+            [nsB, 'b0'],
+          ] as const)
+            sh('ip', '-n', ns, 'link', 'set', dev, 'up');
+          m.a0 = mac(nsA, 'a0');
+          m.d0 = mac(nsD, 'd0');
+          m.d1 = mac(nsD, 'd1');
+          m.b0 = mac(nsB, 'b0');
+          agent = new Agent(nsD, ringFrames);
+          d0 = (await agent.call({ op: 'add', name: 'd0' })).ifindex as number;
+          d1 = (await agent.call({ op: 'add', name: 'd1' })).ifindex as number;
+        });
 
-      after(async () => {
-        try {
-          if (agent) await agent.call({ op: 'quit' }).catch(() => undefined);
-        } finally {
-          agent?.kill();
-          agentA?.kill();
-          for (const ns of [nsA, nsD, nsB]) spawnSync('ip', ['netns', 'del', ns]);
-        }
-      });
+        after(async () => {
+          try {
+            if (agent) await agent.call({ op: 'quit' }).catch(() => undefined);
+          } finally {
+            agent?.kill();
+            agentA?.kill();
+            for (const ns of [nsA, nsD, nsB]) spawnSync('ip', ['netns', 'del', ns]);
+          }
+        });
 
-      test('frames from a peer arrive with their bytes, ifindex and virtio-net metadata; outgoing frames are not seen', async () => {
-        await agent.call({ op: 'capture' });
-        udpSend(nsA, '10.61.0.2', 9999, ['hello-lvsd-1', 'hello-lvsd-2']);
-        await sleep(200);
-        const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
-        for (const p of ['hello-lvsd-1', 'hello-lvsd-2']) {
-          const f = findUdp(frames, p);
-          assert.ok(f, `${p} captured`);
-          assert.equal(f.ifindex, d0);
-          assert.equal(f.len, 14 + 20 + 8 + p.length);
-          assert.equal(f.vlanTci, -1);
-          assert.equal(f.hex.slice(0, 24), m.d0!.replaceAll(':', '') + m.a0!.replaceAll(':', ''));
-          assert.equal(f.hex.slice(24, 28), '0800');
-          // a local UDP socket on veth leaves the checksum to the "device": partial, L4 at 34, csum at +6
-          assert.equal(f.vnetFlags, VNET_F_NEEDS_CSUM);
-          assert.equal(f.csumStart, 34);
-          assert.equal(f.csumOffset, 6);
-          assert.equal(f.gsoType, 0);
-        }
-        // nsD's kernel answered (ARP reply, ICMP port unreachable): none of its frames came back to us
-        const own = m.d0!.replaceAll(':', '');
-        assert.equal(frames.filter((f) => f.hex.slice(12, 24) === own).length, 0);
-        assert.ok(
-          frames.some((f) => f.hex.slice(24, 28) === '0806'),
-          'the peer ARP request was captured',
-        );
-      });
+        test('frames from a peer arrive with their bytes, ifindex and virtio-net metadata; outgoing frames are not seen', async () => {
+          await agent.call({ op: 'capture' });
+          udpSend(nsA, '10.61.0.2', 9999, ['hello-lvsd-1', 'hello-lvsd-2']);
+          await sleep(200);
+          const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
+          for (const p of ['hello-lvsd-1', 'hello-lvsd-2']) {
+            const f = findUdp(frames, p);
+            assert.ok(f, `${p} captured`);
+            assert.equal(f.ifindex, d0);
+            assert.equal(f.len, 14 + 20 + 8 + p.length);
+            assert.equal(f.vlanTci, -1);
+            assert.equal(f.hex.slice(0, 24), m.d0!.replaceAll(':', '') + m.a0!.replaceAll(':', ''));
+            assert.equal(f.hex.slice(24, 28), '0800');
+            // a local UDP socket on veth leaves the checksum to the "device": partial, L4 at 34, csum at +6
+            assert.equal(f.vnetFlags, VNET_F_NEEDS_CSUM);
+            assert.equal(f.csumStart, 34);
+            assert.equal(f.csumOffset, 6);
+            assert.equal(f.gsoType, 0);
+          }
+          // nsD's kernel answered (ARP reply, ICMP port unreachable): none of its frames came back to us
+          const own = m.d0!.replaceAll(':', '');
+          assert.equal(frames.filter((f) => f.hex.slice(12, 24) === own).length, 0);
+          assert.ok(
+            frames.some((f) => f.hex.slice(24, 28) === '0806'),
+            'the peer ARP request was captured',
+          );
+        });
 
-      test('a frame sent through the driver reaches the peer and is not received back', async () => {
-        const script = `const s=require('dgram').createSocket('udp4');
+        test('a frame sent through the driver reaches the peer and is not received back', async () => {
+          const script = `const s=require('dgram').createSocket('udp4');
         s.bind(9998,'10.61.0.1',()=>console.log('ready'));
         s.on('message',(b)=>{console.log(b.toString());process.exit(0);});
         setTimeout(()=>process.exit(3),5000);`;
-        const listener = spawn('ip', ['netns', 'exec', nsA, process.execPath, '-e', script], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        try {
-          let out = '';
-          const ready = new Promise<void>((resolve) =>
-            listener.stdout.on('data', (d: Buffer) => {
-              out += d.toString();
-              if (out.includes('ready')) resolve();
-            }),
-          );
-          const exited = new Promise<number | null>((resolve) => listener.once('exit', resolve));
-          await ready;
-          await agent.call({ op: 'capture' });
-          const counters = await agent.call({
-            op: 'send',
-            name: 'd0',
-            hex: udpFrame(m.a0!, m.d0!, '10.61.0.2', '10.61.0.1', 9998, 'from-the-driver'),
+          const listener = spawn('ip', ['netns', 'exec', nsA, process.execPath, '-e', script], {
+            stdio: ['ignore', 'pipe', 'inherit'],
           });
-          assert.equal(await exited, 0);
-          assert.match(out, /from-the-driver/);
-          assert.ok((counters.tx as number) >= 1);
-          const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
-          assert.equal(findUdp(frames, 'from-the-driver'), undefined);
-        } finally {
-          listener.kill();
-        }
-      });
-
-      test('VLAN: a tag the sending driver inserts (outVlanTci) arrives as auxdata, the bytes untagged', async () => {
-        // this kernel has no 8021q module, so the tagged frame comes from a second driver in nsA
-        agentA = new Agent(nsA);
-        await agentA.call({ op: 'add', name: 'a0' });
-        await agent.call({ op: 'capture' });
-        const frame = udpFrame(m.d0!, m.a0!, '10.61.0.1', '10.61.0.2', 9999, 'vlan-payload');
-        const sent = await agentA.call({ op: 'send', name: 'a0', hex: frame, vlan: 0x2000 | 42 });
-        assert.equal(sent.tx, 1);
-        await sleep(200);
-        const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
-        const f = findUdp(frames, 'vlan-payload');
-        assert.ok(f, 'tagged frame captured');
-        assert.equal(f.vlanTci, 0x2000 | 42, 'priority 1, VLAN 42');
-        assert.equal(f.hex, frame, 'same bytes as sent, tag stripped');
-        assert.equal(f.ifindex, d0);
-        await agentA.call({ op: 'quit' });
-        agentA.kill();
-        agentA = undefined;
-      });
-
-      test('setFilter restricts what every socket receives, null removes it', async () => {
-        await agent.call({ op: 'filter', hex: Buffer.from(udpPortFilter(9999)).toString('hex') });
-        await agent.call({ op: 'capture' });
-        udpSend(nsA, '10.61.0.2', 9997, ['filtered-out']);
-        udpSend(nsA, '10.61.0.2', 9999, ['filtered-in']);
-        await sleep(200);
-        let { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
-        assert.ok(findUdp(frames, 'filtered-in'));
-        assert.equal(findUdp(frames, 'filtered-out'), undefined);
-        assert.ok(
-          frames.every((f) => f.hex.slice(24, 28) === '0800' && f.hex.slice(46, 48) === '11'),
-          'only IPv4 UDP passes',
-        );
-        await agent.call({ op: 'filter', hex: null });
-        await agent.call({ op: 'capture' });
-        udpSend(nsA, '10.61.0.2', 9997, ['unfiltered']);
-        await sleep(200);
-        ({ frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] });
-        assert.ok(findUdp(frames, 'unfiltered'));
-      });
-
-      test('TCP through a forwarder made of the driver: GSO super-frames with partial checksums go through intact', async () => {
-        sh('ip', '-n', nsA, 'neigh', 'replace', '10.61.0.3', 'lladdr', m.d0!, 'dev', 'a0');
-        sh('ip', '-n', nsB, 'neigh', 'replace', '10.61.0.1', 'lladdr', m.d1!, 'dev', 'b0');
-        await agent.call({
-          op: 'forward',
-          a: 'd0',
-          b: 'd1',
-          aPeer: m.a0,
-          bPeer: m.b0,
-          aIp: '10.61.0.1',
-          bIp: '10.61.0.3',
+          try {
+            let out = '';
+            const ready = new Promise<void>((resolve) =>
+              listener.stdout.on('data', (d: Buffer) => {
+                out += d.toString();
+                if (out.includes('ready')) resolve();
+              }),
+            );
+            const exited = new Promise<number | null>((resolve) => listener.once('exit', resolve));
+            await ready;
+            await agent.call({ op: 'capture' });
+            const counters = await agent.call({
+              op: 'send',
+              name: 'd0',
+              hex: udpFrame(m.a0!, m.d0!, '10.61.0.2', '10.61.0.1', 9998, 'from-the-driver'),
+            });
+            assert.equal(await exited, 0);
+            assert.match(out, /from-the-driver/);
+            assert.ok((counters.tx as number) >= 1);
+            const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
+            assert.equal(findUdp(frames, 'from-the-driver'), undefined);
+          } finally {
+            listener.kill();
+          }
         });
-        const server = `const h=require('crypto').createHash('sha256');let n=0;
+
+        test('VLAN: a tag the sending driver inserts (outVlanTci) arrives as auxdata, the bytes untagged', async () => {
+          // this kernel has no 8021q module, so the tagged frame comes from a second driver in nsA
+          agentA = new Agent(nsA, ringFrames);
+          await agentA.call({ op: 'add', name: 'a0' });
+          await agent.call({ op: 'capture' });
+          const frame = udpFrame(m.d0!, m.a0!, '10.61.0.1', '10.61.0.2', 9999, 'vlan-payload');
+          const sent = await agentA.call({ op: 'send', name: 'a0', hex: frame, vlan: 0x2000 | 42 });
+          assert.equal(sent.tx, 1);
+          await sleep(200);
+          const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
+          const f = findUdp(frames, 'vlan-payload');
+          assert.ok(f, 'tagged frame captured');
+          assert.equal(f.vlanTci, 0x2000 | 42, 'priority 1, VLAN 42');
+          assert.equal(f.hex, frame, 'same bytes as sent, tag stripped');
+          assert.equal(f.ifindex, d0);
+          await agentA.call({ op: 'quit' });
+          agentA.kill();
+          agentA = undefined;
+        });
+
+        test('frames keep their order and none is lost over many passes through the receive path', async () => {
+          await agent.call({ op: 'capture' });
+          const sent: string[] = [];
+          for (let round = 0; round < 6; round++) {
+            const payloads = Array.from({ length: 12 }, (_, k) => `seq-${round}-${k}-end`);
+            udpSend(nsA, '10.61.0.2', 9999, payloads);
+            sent.push(...payloads);
+            await sleep(50);
+          }
+          await sleep(200);
+          const { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
+          const got = frames
+            .map((f) => /7365712d[0-9a-f]*?2d656e64/.exec(f.hex)?.[0])
+            .filter((h): h is string => h !== undefined)
+            .map((h) => Buffer.from(h, 'hex').toString());
+          assert.deepEqual(got, sent);
+          const c = await agent.call({ op: 'counters' });
+          assert.equal(c.rxTruncated, 0);
+          assert.equal(c.rxErrors, 0);
+        });
+
+        test('setFilter restricts what every socket receives, null removes it', async () => {
+          await agent.call({ op: 'filter', hex: Buffer.from(udpPortFilter(9999)).toString('hex') });
+          await agent.call({ op: 'capture' });
+          udpSend(nsA, '10.61.0.2', 9997, ['filtered-out']);
+          udpSend(nsA, '10.61.0.2', 9999, ['filtered-in']);
+          await sleep(200);
+          let { frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] };
+          assert.ok(findUdp(frames, 'filtered-in'));
+          assert.equal(findUdp(frames, 'filtered-out'), undefined);
+          assert.ok(
+            frames.every((f) => f.hex.slice(24, 28) === '0800' && f.hex.slice(46, 48) === '11'),
+            'only IPv4 UDP passes',
+          );
+          await agent.call({ op: 'filter', hex: null });
+          await agent.call({ op: 'capture' });
+          udpSend(nsA, '10.61.0.2', 9997, ['unfiltered']);
+          await sleep(200);
+          ({ frames } = (await agent.call({ op: 'take' })) as { frames: FrameSummary[] });
+          assert.ok(findUdp(frames, 'unfiltered'));
+        });
+
+        test('TCP through a forwarder made of the driver: GSO super-frames with partial checksums go through intact', async () => {
+          sh('ip', '-n', nsA, 'neigh', 'replace', '10.61.0.3', 'lladdr', m.d0!, 'dev', 'a0');
+          sh('ip', '-n', nsB, 'neigh', 'replace', '10.61.0.1', 'lladdr', m.d1!, 'dev', 'b0');
+          await agent.call({
+            op: 'forward',
+            a: 'd0',
+            b: 'd1',
+            aPeer: m.a0,
+            bPeer: m.b0,
+            aIp: '10.61.0.1',
+            bIp: '10.61.0.3',
+          });
+          const server = `const h=require('crypto').createHash('sha256');let n=0;
         const srv=require('net').createServer((c)=>{c.on('data',(d)=>{h.update(d);n+=d.length;});
           c.on('end',()=>{c.end(n+' '+h.digest('hex'));srv.close();});});
         srv.listen(5001,'10.61.0.3',()=>console.log('ready'));setTimeout(()=>process.exit(3),20000).unref();`;
-        const srv = spawn('ip', ['netns', 'exec', nsB, process.execPath, '-e', server], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        try {
-          await new Promise<void>((resolve) =>
-            srv.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
-          );
-          const client = `const crypto=require('crypto');const data=crypto.randomBytes(8<<20);
+          const srv = spawn('ip', ['netns', 'exec', nsB, process.execPath, '-e', server], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          try {
+            await new Promise<void>((resolve) =>
+              srv.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
+            );
+            const client = `const crypto=require('crypto');const data=crypto.randomBytes(8<<20);
           const want=data.length+' '+crypto.createHash('sha256').update(data).digest('hex');
           const c=require('net').connect(5001,'10.61.0.3',()=>c.end(data));let got='';
           c.on('data',(d)=>got+=d);c.on('end',()=>{console.log(JSON.stringify({got,want}));process.exit(0);});
           setTimeout(()=>process.exit(3),20000).unref();`;
-          const out = JSON.parse(inNs(nsA, process.execPath, '-e', client).trim()) as {
-            got: string;
-            want: string;
-          };
-          assert.equal(out.got, out.want, 'the server received the 8 MiB byte-exact');
-          const c = await agent.call({ op: 'counters' });
-          const f = c.fwd as { frames: number; gso: number; needsCsum: number; maxLen: number };
-          assert.ok(f.gso > 0, `GSO super-frames forwarded: ${JSON.stringify(f)}`);
-          assert.ok(f.needsCsum > 0);
-          assert.ok(f.maxLen > 1514, `largest frame ${f.maxLen}`);
-          assert.equal(c.txErrors, 0);
-          assert.equal(c.rxTruncated, 0);
-          assert.ok((c.tx as number) >= f.frames - (c.enobufs as number) - (c.txAgain as number));
-          const sockets = c.sockets as { ifindex: number; kernelPackets: number }[];
-          assert.deepEqual(sockets.map((s) => s.ifindex).sort(), [d0, d1].sort());
-          assert.ok(sockets.every((s) => s.kernelPackets > 0));
-        } finally {
-          srv.kill();
-        }
-      });
+            const out = JSON.parse(inNs(nsA, process.execPath, '-e', client).trim()) as {
+              got: string;
+              want: string;
+            };
+            assert.equal(out.got, out.want, 'the server received the 8 MiB byte-exact');
+            const c = await agent.call({ op: 'counters' });
+            const f = c.fwd as { frames: number; gso: number; needsCsum: number; maxLen: number };
+            assert.ok(f.gso > 0, `GSO super-frames forwarded: ${JSON.stringify(f)}`);
+            assert.ok(f.needsCsum > 0);
+            assert.ok(f.maxLen > 1514, `largest frame ${f.maxLen}`);
+            assert.equal(c.txErrors, 0);
+            assert.equal(c.rxTruncated, 0);
+            assert.ok((c.tx as number) >= f.frames - (c.enobufs as number) - (c.txAgain as number));
+            const sockets = c.sockets as { ifindex: number; kernelPackets: number }[];
+            assert.deepEqual(sockets.map((s) => s.ifindex).sort(), [d0, d1].sort());
+            assert.ok(sockets.every((s) => s.kernelPackets > 0));
+          } finally {
+            srv.kill();
+          }
+        });
 
-      test('addInterface on a missing device throws a coded error', async () => {
-        await assert.rejects(
-          agent.call({ op: 'add', name: 'nosuchdev0' }),
-          (e: Error & { code?: string }) => e.code === 'ENODEV',
-        );
-      });
-    },
-  );
+        test('addInterface on a missing device throws a coded error', async () => {
+          await assert.rejects(
+            agent.call({ op: 'add', name: 'nosuchdev0' }),
+            (e: Error & { code?: string }) => e.code === 'ENODEV',
+          );
+        });
+      },
+    );
 
   test('complete() counts drops by reason and kernel verdicts; TX with no socket is a txError', () => {
     const d = new AfPacketDriver();

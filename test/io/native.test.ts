@@ -76,6 +76,21 @@ test('bad fds and bad calls throw Node-style coded errors', () => {
     isRoot ? 'bind' : 'socket',
     isRoot ? 19 : 1,
   );
+  assert.throws(() => native.packetOpen(1, 0, 0, new Uint8Array(0), -1), RangeError);
+  assert.throws(() => native.packetOpen(1, 0, 0, new Uint8Array(0), 1 << 23), RangeError);
+  if (isRoot) {
+    // a receive ring is mapped with the socket and unmapped when it closes (loopback: always there)
+    const mappedSockets = (): number =>
+      fs
+        .readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('socket:[')).length;
+    const before = mappedSockets();
+    const rfd = native.packetOpen(1, 0, 0, new Uint8Array(0), 64);
+    assert.equal(mappedSockets(), before + 1);
+    native.close(rfd);
+    assert.equal(mappedSockets(), before);
+  }
   // an unconnected UDP socket has no destination
   const fd = native.socket(nat.AF_INET, nat.SOCK_DGRAM, 0);
   try {
