@@ -5,6 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Lab, netnsUnavailable } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
@@ -43,6 +44,45 @@ test(
       assert.equal(d.sh('ipvsadm-save -n'), rules);
     } finally {
       d.run('lvsd stop');
+    }
+  },
+);
+
+test(
+  'the LVS-HOWTO way: real servers named in /etc/hosts, edited while lvsd runs',
+  { skip: skip ?? false },
+  () => {
+    const d = lab!.ns('h');
+    // `ip netns exec` bind-mounts /etc/netns/<ns>/hosts over /etc/hosts, for this namespace only
+    const etc = `/etc/netns/${d.name}`;
+    mkdirSync(etc, { recursive: true });
+    const hosts = `${etc}/hosts`;
+    writeFileSync(hosts, '127.0.0.1 localhost\n10.92.0.100 lvs.example lvs\n10.92.0.11 rs1.example rs1\n');
+    try {
+      d.sh('ip link add hv0 type veth peer name hv1 && ip link set hv0 up && ip link set hv1 up');
+      d.sh('ip addr add 10.92.0.1/24 dev hv0');
+      d.sh('ipvsadm -A -t lvs.example:http -s rr');
+      d.sh('ipvsadm -a -t lvs:http -r rs1:http -m');
+      // a second real server added to /etc/hosts (in place: the bind mount keeps the inode) while
+      // the daemon runs; ipvsadm reads the file on every invocation
+      writeFileSync(hosts, readFileSync(hosts, 'utf8') + '10.92.0.12 rs2.example rs2\n');
+      const added = d.run('ipvsadm -a -t lvs.example:http -r rs2.example -m');
+      assert.deepEqual(added, { status: 0, stdout: '', stderr: '' });
+      assert.equal(
+        d.sh('ipvsadm-save'),
+        '-A -t lvs.example:http -s rr\n' +
+          '-a -t lvs.example:http -r rs1.example:http -m -w 1\n' +
+          '-a -t lvs.example:http -r rs2.example:http -m -w 1\n',
+      );
+      assert.equal(
+        d.sh('ipvsadm -S -n'),
+        '-A -t 10.92.0.100:80 -s rr\n' +
+          '-a -t 10.92.0.100:80 -r 10.92.0.11:80 -m -w 1\n' +
+          '-a -t 10.92.0.100:80 -r 10.92.0.12:80 -m -w 1\n',
+      );
+    } finally {
+      d.run('lvsd stop');
+      rmSync(etc, { recursive: true, force: true });
     }
   },
 );
