@@ -26,8 +26,13 @@ export async function main(argv: string[]): Promise<number> {
   const parsed = parseIpvsadm(argv);
   if (!parsed.ok || parsed.help || parsed.version) return runLocally(argv);
   if (process.getuid?.() !== 0) {
-    // libipvs gets EPERM from the kernel for every IPVS command of an unprivileged user
-    process.stderr.write("Can't initialize ipvs: Permission denied (you must be root)\n");
+    // libipvs gets EPERM from the kernel for every IPVS command of an unprivileged user, already in
+    // ipvs_init (its GET_INFO needs CAP_NET_ADMIN); after the modprobe retry ipvsadm fails with its
+    // init message, the strerror text of EPERM and the module hint (ipvs-reference §1.1, §1.10)
+    process.stderr.write(
+      "Can't initialize ipvs: Permission denied (you must be root)\n" +
+        'Are you sure that IP Virtual Server is built in the kernel or as module?\n',
+    );
     return 2;
   }
   const stdin = parsed.needsStdin ? readFileSync(0, 'utf8') : undefined;

@@ -59,5 +59,9 @@ test('bin/ipvsadm as an unprivileged user says root is needed', { skip: process.
   );
   if (r.error) return; // no setpriv: nothing to check
   assert.equal(r.status, 2);
-  assert.equal(r.stderr, "Can't initialize ipvs: Permission denied (you must be root)\n");
+  assert.equal(
+    r.stderr,
+    "Can't initialize ipvs: Permission denied (you must be root)\n" +
+      'Are you sure that IP Virtual Server is built in the kernel or as module?\n',
+  );
 });

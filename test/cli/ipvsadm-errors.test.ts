@@ -40,6 +40,9 @@ const CASES: [string[], string, number][] = [
   [['-A', '-t', '1.2.3.4:80', '-Q'], '-Q: unknown option\n', 255],
   [['-A', '-t'], '-t: missing argument\n', 255],
   [['-L', '--stats=1'], '--stats=1: option does not take an argument\n', 255],
+  [['-L', '-n=1'], '-n=1: option does not take an argument\n', 255],
+  // -p takes no value from a word starting with '-' (not even "-"), which is then a leftover
+  [['-A', '-t', '1.2.3.4:80', '-p', '-'], 'unexpected argument -\n', 2],
   // §1.8 legality matrix: required, illegal, exclusive
   [['-A', '-s', 'rr'], "You need to supply the 'service-address' option for the 'add-service' command\n", 2],
   [['-E'], "You need to supply the 'service-address' option for the 'edit-service' command\n", 2],
@@ -304,12 +307,15 @@ test('popt spellings: clusters, attached and = arguments, -p with and without a 
   run(ctx, '-A -f 16 -s rr');
   run(ctx, '-a -f 16 -r 9.9.9.9 -w 0');
   run(ctx, '-A --sctp-service 1.2.3.8:9 -M 255.255.0.0 -p 9');
+  // popt skips one '=' between a short option and its attached argument
+  run(ctx, '-A -t=1.2.3.9:80 -s=wrr -p=50');
   assert.equal(
     run(ctx, '-S -n'),
     [
       '-A -t 1.2.3.4:0 -s rr -p 360',
       '-A -t 1.2.3.5:80 -s rr -p 100',
       '-A -t 1.2.3.7:80 -s wlc -p 360',
+      '-A -t 1.2.3.9:80 -s wrr -p 50',
       '-A -u 1.2.3.6:53 -s sh -p 30 -o',
       '-A --sctp-service 1.2.3.8:9 -s wlc -p 9 -M 255.255.0.0',
       '-A -f 16 -s rr',

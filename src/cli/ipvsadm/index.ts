@@ -6,7 +6,7 @@
  *  - `-h`: the version line and the usage block are ipvsadm's; the option summary after them is lvsd's.
  *  - Names (output without -n, names in arguments): ports from /etc/services, hosts from /etc/hosts
  *    only (no DNS; an unnamed address prints numerically, as ipvsadm prints one DNS cannot resolve).
- *    Both files are read once per process. IPv6 addresses always print numerically, as ipvsadm's
+ *    Both files are re-read when they change. IPv6 addresses always print numerically, as ipvsadm's
  *    reverse lookup (which passes an IPv4 length for both families) always fails for them.
  *  - The header's `size=` is always the stock 4096.
  *  - `-L -c` rows come in lvsd's table order (the kernel's is hash order); the pe name / pe_data

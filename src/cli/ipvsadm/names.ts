@@ -4,13 +4,14 @@
  * Real ipvsadm calls gethostbyname / gethostbyaddr (files and DNS, per nsswitch) and getservbyname /
  * getservbyport (/etc/services). lvsd runs ipvsadm commands inside the data-plane worker, where a DNS
  * round trip is not acceptable, so:
- *  - ports: /etc/services, read once per process (the same file getservby* read);
+ *  - ports: /etc/services (the same file getservby* read);
  *  - hosts: /etc/hosts only (IPv4 for forward lookups, as gethostbyname; first name of the first
  *    matching line for reverse lookups, as the files backend). No DNS: an address /etc/hosts does not
  *    name prints numerically, exactly as ipvsadm prints an address DNS cannot resolve.
- * A missing or unreadable file behaves as an empty one.
+ * Both files are parsed again whenever one of them changes (the daemon is long-lived; ipvsadm reads
+ * them on every invocation). A missing or unreadable file behaves as an empty one.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export interface NameResolver {
   /** getservbyport: the service name of `port` for protocol 'tcp' | 'udp' | 'sctp', or undefined */
@@ -123,16 +124,43 @@ function readOrEmpty(path: string): string {
   }
 }
 
-let systemCache: NameResolver | null = null;
+/** What identifies one version of a file: inode, size and mtime ('' when it cannot be read). */
+function fileVersion(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.ino}/${st.size}/${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
+}
 
-/** /etc/services and /etc/hosts, read on first use and kept for the life of the process. */
+const fileCache = new Map<string, { version: string; names: NameResolver }>();
+
+/**
+ * A resolver over the given services and hosts files. The parsed tables are kept while neither file
+ * changes: the long-lived lvsd daemon runs every ipvsadm command, and real ipvsadm reads the files
+ * afresh on each invocation, so an /etc/hosts edit (the LVS-HOWTO's "put realservers in /etc/hosts")
+ * must be seen by the next command.
+ */
+export function fileNames(
+  servicesPath: string,
+  hostsPath: string,
+  parseAddr: (s: string) => { af: number; words: Uint32Array } | null,
+): NameResolver {
+  const key = `${servicesPath}\0${hostsPath}`;
+  const version = `${fileVersion(servicesPath)}|${fileVersion(hostsPath)}`;
+  const hit = fileCache.get(key);
+  if (hit && hit.version === version) return hit.names;
+  const names = namesFrom(readOrEmpty(servicesPath), readOrEmpty(hostsPath), parseAddr);
+  fileCache.set(key, { version, names });
+  return names;
+}
+
+/** /etc/services and /etc/hosts, re-read when either changes (see fileNames). */
 export function systemNames(
   parseAddr: (s: string) => { af: number; words: Uint32Array } | null,
 ): NameResolver {
-  if (systemCache === null) {
-    systemCache = namesFrom(readOrEmpty('/etc/services'), readOrEmpty('/etc/hosts'), parseAddr);
-  }
-  return systemCache;
+  return fileNames('/etc/services', '/etc/hosts', parseAddr);
 }
 
 /** A resolver that knows no names (numeric everywhere). */

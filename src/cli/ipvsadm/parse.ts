@@ -2,8 +2,8 @@
  * ipvsadm 1.31 command-line parsing and validation (ipvs-reference §1), as a pure function.
  *
  * Shape of the original, kept here because messages and exit codes depend on it:
- *  - popt-style scanning: short clusters (-Ln), `-sARG`, `--long ARG`, `--long=ARG`, `-p` with an
- *    optional argument (taken only when the next word does not start with '-'), `--` ends options,
+ *  - popt-style scanning: short clusters (-Ln), `-sARG`, `-s=ARG`, `--long ARG`, `--long=ARG`, `-p` with
+ *    an optional argument (taken only when the next word does not start with '-'), `--` ends options,
  *    non-option words are collected (only `--set` consumes three of them).
  *  - The first option must be a command; otherwise "Try `ipvsadm -h' ..." and exit 255. A later
  *    command (or -h/-v) is "invalid option `<word>'", exit 2, as ipvsadm's option loop reports it.
@@ -414,9 +414,17 @@ class Scanner {
       this.cluster = '';
       throw new PoptError(this.clusterWord, POPT_BADOPT);
     }
-    if (def.arg === 'none') return { tag: def.tag, arg: null };
+    if (def.arg === 'none') {
+      // popt: `-n=x` is an argument given to an option that takes none
+      if (this.cluster.startsWith('=')) {
+        this.cluster = '';
+        throw new PoptError(this.clusterWord, POPT_UNWANTEDARG);
+      }
+      return { tag: def.tag, arg: null };
+    }
     if (this.cluster !== '') {
-      const v = this.cluster;
+      // popt skips one '=' between a short option and its argument: `-s=rr` is `-s rr`
+      const v = this.cluster.startsWith('=') ? this.cluster.slice(1) : this.cluster;
       this.cluster = '';
       return { tag: def.tag, arg: v };
     }
@@ -426,7 +434,8 @@ class Scanner {
   private takeArg(def: OptDef, word: string): string | null {
     const nextWord = this.argv[this.i];
     if (def.arg === 'optional') {
-      if (nextWord === undefined || (nextWord.startsWith('-') && nextWord.length > 1)) return null;
+      // popt takes an optional argument only if the next word does not start with '-' (not even "-")
+      if (nextWord === undefined || nextWord.startsWith('-')) return null;
       this.i++;
       this.lastWord = nextWord;
       return nextWord;
