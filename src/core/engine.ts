@@ -68,7 +68,7 @@ import {
 import { gsoMaxSegmentL3Length, gsoSegment, gsoSegmentCount } from '../packet/gso.js';
 import { mssClamp } from '../packet/mss.js';
 import { ArpView, ND_NA, parseArp } from '../packet/arp.js';
-import { readAddr } from '../packet/addr.js';
+import { isMartianSource, readAddr } from '../packet/addr.js';
 import type { ConnTable } from '../conn/table.js';
 import { ADDR_C, ADDR_D, ADDR_L, ADDR_V } from '../conn/table.js';
 import {
@@ -501,6 +501,11 @@ export class Engine {
     const snap = this.snap!;
     const svc = snap.services[si]!;
     const proto = v.proto;
+    // Routing drops these before IPVS schedules (martian source; a local source without
+    // accept_local). Checked where a connection would be made, so established flows pay nothing.
+    if (isMartianSource(v.af, v.saddr, 0)) return -Drop.MartianSource;
+    if (snap.isVip(v.af, v.saddr)) return -Drop.SourceIsVip;
+    if (this.net.isLocal(v.af, v.saddr, 0)) return -Drop.MartianSource;
     // Only a connection's first packet may create it (ip_vs_proto *_conn_schedule).
     if (proto === IPPROTO_TCP) {
       if (!this.sysctl.sloppyTcp && (v.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN)

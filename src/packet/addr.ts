@@ -62,6 +62,26 @@ export function addrEquals(a: Uint32Array, aOff: number, b: Uint32Array, bOff: n
   );
 }
 
+/**
+ * A source address no host sends from, which the kernel drops before IPVS sees the packet. IPv4
+ * (ip_route_input_slow, "martian source"): 0.0.0.0/8, 127.0.0.0/8 (arriving off loopback),
+ * multicast 224.0.0.0/4 and the limited broadcast 255.255.255.255. IPv6 (ip6_rcv_core, RFC 4291
+ * 2.5.2-2.5.5.2): multicast ff00::/8, loopback ::1, IPv4-mapped ::ffff:0:0/96, and the unspecified
+ * :: (only Duplicate Address Detection sends from it, never TCP/UDP). Hot-path safe.
+ */
+export function isMartianSource(af: number, words: Uint32Array, off: number): boolean {
+  const w0 = words[off]!;
+  if (af !== AF_INET6) {
+    const top = w0 >>> 24;
+    return top === 0 || top === 127 || top >>> 4 === 0xe || w0 === 0xffffffff;
+  }
+  if (w0 >>> 24 === 0xff) return true;
+  if (w0 !== 0 || words[off + 1] !== 0) return false;
+  const w2 = words[off + 2]!;
+  const w3 = words[off + 3]!;
+  return w2 === 0xffff || (w2 === 0 && (w3 === 0 || w3 === 1));
+}
+
 export function copyAddr(dst: Uint32Array, dstOff: number, src: Uint32Array, srcOff: number): void {
   dst[dstOff] = src[srcOff]!;
   dst[dstOff + 1] = src[srcOff + 1]!;

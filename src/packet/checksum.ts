@@ -88,7 +88,7 @@ export function ipv4SetHeaderChecksum(buf: Uint8Array, off: number): void {
   write16(buf, off + 10, finish(sumBytes(buf, off, hlen, 0)));
 }
 
-/** True when the IPv4 header checksum verifies (the parser does not verify by default). */
+/** True when the IPv4 header checksum verifies (parseFrame / parseL3 drop a header that does not). */
 export function ipv4VerifyHeaderChecksum(buf: Uint8Array, off: number, hlen: number): boolean {
   return fold(sumBytes(buf, off, hlen, 0)) === 0xffff;
 }

@@ -33,6 +33,7 @@ import {
 } from './view.js';
 import type { PacketView } from './view.js';
 import { readAddr } from './addr.js';
+import { ipv4VerifyHeaderChecksum } from './checksum.js';
 
 /** RFC 8200 permits any number of extension headers; we bound the walk (DoS) as the brief requires. */
 export const MAX_IPV6_EXT_HEADERS = 8;
@@ -115,6 +116,9 @@ function parseIpv4(buf: Uint8Array, off: number, end: number, v: PacketView): nu
   if (total < ihl) return -Drop.BadIpv4TotalLength;
   if (off + total > end) return -Drop.BadIpv4TotalLength;
   if (ihl > 20 && !ipv4OptionsOk(buf, off + 20, off + ihl)) return -Drop.BadIpv4Options;
+  // ip_rcv drops a header whose checksum does not verify before routing or IPVS see it; lvsd has taken
+  // the packet from the kernel at ingress, so it must check too (else a connection from garbage)
+  if (!ipv4VerifyHeaderChecksum(buf, off, ihl)) return -Drop.BadIpv4Checksum;
   v.af = AF_INET;
   v.l3HeaderLen = ihl;
   v.l3End = off + total;

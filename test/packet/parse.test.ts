@@ -25,6 +25,7 @@ import {
 } from '../../src/packet/view.js';
 import { Drop } from '../../src/packet/drop-reasons.js';
 import { formatAddress } from '../../src/packet/addr.js';
+import { ipv4SetHeaderChecksum } from '../../src/packet/checksum.js';
 import {
   eth,
   ipv4,
@@ -149,6 +150,23 @@ const rows: Row[] = [
     name: 'IPv4 total length < IHL',
     frame: eth({}, ipv4({ src: C4, dst: V4, totalLength: 12 }, udp({ sport: 1, dport: 2 }))),
     r: -Drop.BadIpv4TotalLength,
+  },
+  {
+    // ip_rcv drops it before IPVS sees it; so must lvsd, which took the kernel's copy
+    name: 'IPv4 bad header checksum',
+    frame: eth({}, ipv4({ src: C4, dst: V4, ipCsum: 'bad' }, tcp({ sport: 1, dport: 80, flags: TCP_SYN }))),
+    r: -Drop.BadIpv4Checksum,
+  },
+  {
+    name: 'IPv4 bad header checksum with options',
+    frame: eth(
+      {},
+      ipv4(
+        { src: C4, dst: V4, ipCsum: 'bad', options: new Uint8Array([1, 1, 1, 1]) },
+        udp({ sport: 5, dport: 6 }),
+      ),
+    ),
+    r: -Drop.BadIpv4Checksum,
   },
   {
     name: 'version mismatch',
@@ -517,5 +535,6 @@ test('parseTunnel: IPIP, IPv6-in-IPv4, GRE (+csum/key/seq), GUE (+remcsum), IP6I
   // IPIP whose payload is not IPv4
   const bad2 = ipip(outer4, inner6);
   bad2[9] = 4;
+  ipv4SetHeaderChecksum(bad2, 0); // the outer header itself stays valid
   assert.equal(parseTunnel(bad2, 0, bad2.length, v, t), -Drop.DecapMalformed);
 });
