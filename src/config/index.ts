@@ -96,7 +96,8 @@ function sortParseDiagnostics(d: Diags, files: string[]): void {
     .map((x, i) => ({ x, i, k: key(x) }))
     .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.k[2] - b.k[2] || a.i - b.i)
     .map((e) => e.x);
-  d.list.splice(0, d.list.length, ...sorted);
+  // element-wise: splice(0, n, ...sorted) overflows the stack with a few hundred thousand diagnostics
+  for (let i = 0; i < sorted.length; i++) d.list[i] = sorted[i]!;
 }
 
 function exitCode(d: Diags): LoadResult['exitCode'] {
