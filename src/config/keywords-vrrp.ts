@@ -132,7 +132,14 @@ export function vrrpInstanceTable(st: ParseState): KeywordTable<{ vi: RawVrrpIns
         const i = arg(n, 0);
         if (i === 'lo')
           d.error(`(${c.vi.name}) cannot use a loopback interface (lo) for vrrp - ignoring`, n.loc);
-        else if (i !== undefined) c.vi.interface = i;
+        else if (i !== undefined) {
+          c.vi.interface = i;
+          // keepalived -t: "(Line N) WARNING - interface X for vrrp_instance Y doesn't exist"
+          if (st.interfaceExists && !st.interfaceExists(i)) {
+            d.error(`WARNING - interface ${i} for vrrp_instance ${c.vi.name} doesn't exist`, n.loc);
+            st.missingInterface = true;
+          }
+        }
       },
     },
     virtual_router_id: {

@@ -4,7 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parse } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { messages, parse, root } from './helpers.js';
 
 test('a huge file read as a configuration reports its problems instead of an internal error', () => {
   // 200,000 diagnostics (e.g. `-f` pointed at a log file) and 200,000 lines inside a stray `{`
@@ -20,4 +24,59 @@ test('a huge file read as a configuration reports its problems instead of an int
   assert.equal(r2.exitCode, 5);
   assert.ok(!r2.diagnostics.some((d) => d.message.startsWith('internal error')));
   assert.equal(r2.config?.global.routerId, 'after');
+});
+
+test('interfaceExists: a vrrp_instance on an interface this host lacks is reported as keepalived -t does', () => {
+  const text =
+    'vrrp_instance VI_1 {\n    interface eth9\n    virtual_router_id 7\n    virtual_ipaddress {\n' +
+    '        10.9.9.9\n    }\n}\n' +
+    'vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 8\n    virtual_ipaddress {\n' +
+    '        10.9.9.8\n    }\n}\n';
+  const asked: string[] = [];
+  const hostHas = (name: string): boolean => {
+    asked.push(name);
+    return name === 'eth0';
+  };
+  const r = parse(text, { interfaceExists: hostHas });
+  assert.deepEqual(asked, ['eth9', 'eth0']);
+  assert.deepEqual(messages(r), [
+    "(test.conf: Line 2) WARNING - interface eth9 for vrrp_instance VI_1 doesn't exist",
+    'Non-existent interface specified in configuration',
+  ]);
+  assert.equal(r.exitCode, 4);
+
+  // dynamic_interfaces: keepalived waits for the interface; the warning stays, not fatal
+  const dyn = parse('global_defs {\n    dynamic_interfaces\n}\n' + text, { interfaceExists: hostHas });
+  assert.deepEqual(messages(dyn), [
+    "(test.conf: Line 5) WARNING - interface eth9 for vrrp_instance VI_1 doesn't exist",
+  ]);
+  assert.equal(dyn.exitCode, 5);
+
+  // without the option (the default: the file may be meant for another host) nothing is checked
+  const plain = parse(text);
+  assert.deepEqual(messages(plain), []);
+  assert.equal(plain.exitCode, 0);
+});
+
+test('lvsd -t checks vrrp_instance interfaces on this host (not with --no-vrrp)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvsd-ka-if-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'k.conf');
+  const missing = `lvsdnone${process.pid % 100000}`;
+  fs.writeFileSync(
+    file,
+    `vrrp_instance VI_1 {\n    interface ${missing}\n    virtual_router_id 7\n    virtual_ipaddress {\n` +
+      '        10.9.9.9\n    }\n}\n',
+  );
+  const lvsd = (...args: string[]): { status: number | null; stderr: string } =>
+    spawnSync(process.execPath, [path.join(root, 'bin/lvsd'), ...args], { encoding: 'utf8', timeout: 30000 });
+  const r = lvsd('-t', '-f', file);
+  assert.equal(r.status, 4, r.stderr);
+  assert.equal(
+    r.stderr,
+    `(${file}: Line 2) WARNING - interface ${missing} for vrrp_instance VI_1 doesn't exist\n` +
+      'Non-existent interface specified in configuration\n',
+  );
+  const noVrrp = lvsd('-t', '--no-vrrp', '-f', file);
+  assert.equal(noVrrp.status, 0, noVrrp.stderr);
 });
