@@ -80,3 +80,39 @@ test('lvsd -t checks vrrp_instance interfaces on this host (not with --no-vrrp)'
   const noVrrp = lvsd('-t', '--no-vrrp', '-f', file);
   assert.equal(noVrrp.status, 0, noVrrp.stderr);
 });
+
+test('features lvsd does not implement and that change the table are reported by -t', () => {
+  // BFD_CHECK: the checker always fails here, so the real server would silently stay down
+  const bfd = parse(
+    'bfd_instance b1 {\n    neighbor_ip 10.4.0.2\n}\n' +
+      'virtual_server 10.4.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n' +
+      '    real_server 10.4.0.2 80 {\n        BFD_CHECK {\n            name b1\n        }\n    }\n}\n',
+  );
+  assert.deepEqual(messages(bfd), [
+    '(test.conf: Line 9) BFD_CHECK b1: lvsd runs no BFD sessions - this checker always fails and keeps its real server down',
+  ]);
+  assert.equal(bfd.exitCode, 5);
+  assert.equal(bfd.config?.virtualServers[0]?.realServers[0]?.checkers[0]?.kind, 'BFD_CHECK');
+
+  // nftables_ipvs with a virtual_server_group: keepalived makes one fwmark service, lvsd one per entry
+  const group =
+    'virtual_server_group G {\n    10.4.0.1 80\n    10.4.0.2 80\n}\n' +
+    'virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n' +
+    '    real_server 10.4.1.1 80 {\n    }\n}\n';
+  const nft = parse('global_defs {\n    nftables_ipvs\n}\n' + group);
+  assert.deepEqual(messages(nft), [
+    'nftables_ipvs is not supported by lvsd - each virtual_server_group entry is its own IPVS service',
+  ]);
+  assert.equal(nft.exitCode, 5);
+  // without a group, or without nftables_ipvs, nothing to say
+  assert.deepEqual(messages(parse(group)), []);
+  assert.deepEqual(
+    messages(
+      parse(
+        'global_defs {\n    nftables_ipvs\n}\n' +
+          group.replace(/virtual_server group G/, 'virtual_server 10.4.0.9 80'),
+      ),
+    ),
+    [],
+  );
+});
