@@ -116,3 +116,25 @@ test('features lvsd does not implement and that change the table are reported by
     [],
   );
 });
+
+test('a repeated notify_* line keeps the first script and is reported, as keepalived does', () => {
+  const r = parse(
+    'global_defs {\n    enable_script_security\n}\n' +
+      'vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 9\n' +
+      '    notify_master "/bin/echo master"\n    notify_master "/bin/echo backup"\n' +
+      '    notify "/bin/echo any"\n    notify /bin/echo\n    virtual_ipaddress {\n        10.5.0.1\n    }\n}\n' +
+      'vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 10\n    virtual_ipaddress {\n' +
+      '        10.5.0.2\n    }\n}\n' +
+      'vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n' +
+      '    notify_fault "/bin/echo first"\n    notify_fault "/bin/echo second"\n}\n',
+  );
+  assert.deepEqual(messages(r), [
+    '(test.conf: Line 8) (VI_1) notify_master script already specified - ignoring /bin/echo backup',
+    '(test.conf: Line 10) (VI_1) notify script already specified - ignoring /bin/echo',
+    '(test.conf: Line 28) vrrp group G: notify_fault script already specified - ignoring /bin/echo second',
+  ]);
+  const vi = r.config?.vrrpInstances.find((v) => v.name === 'VI_1');
+  assert.deepEqual(vi?.notifyMaster?.argv, ['/bin/echo', 'master']);
+  assert.deepEqual(vi?.notify?.argv, ['/bin/echo', 'any']);
+  assert.deepEqual(r.config?.vrrpSyncGroups[0]?.notifyFault?.argv, ['/bin/echo', 'first']);
+});
