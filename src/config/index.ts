@@ -31,6 +31,14 @@ export interface LoadOptions {
   readDir?: (dir: string) => string[];
   /** random source in [0, 1) for ${_RANDOM} (default Math.random) */
   random?: () => number;
+  /**
+   * Does this host have the network interface? Given (lvsd -t passes a /sys/class/net lookup), a
+   * vrrp_instance `interface` it does not know is reported as keepalived -t does, and - unless
+   * global_defs has dynamic_interfaces - "Non-existent interface specified in configuration" makes
+   * the result fatal (exit 4): keepalived's VRRP process, like lvsd's, will not start on it.
+   * Default: no check (the file may be meant for another host).
+   */
+  interfaceExists?: (name: string) => boolean;
 }
 
 function defaultConfigId(): string {
@@ -72,8 +80,13 @@ export function parseKeepalivedText(text: string, file: string, opts: LoadOption
       syncGroups: [],
       trackFiles: [],
       globalScripts: 0,
+      ...(opts.interfaceExists ? { interfaceExists: opts.interfaceExists } : {}),
     };
     dispatch(tree, topLevelTable(st), st, diags);
+    if (st.missingInterface && st.global.other['dynamic_interfaces'] === undefined) {
+      diags.error('Non-existent interface specified in configuration');
+      diags.fatal = true;
+    }
     sortParseDiagnostics(diags, files);
     const config = normalize(st, files);
     return { config, diagnostics: diags.list, exitCode: exitCode(diags) };
@@ -96,7 +109,8 @@ function sortParseDiagnostics(d: Diags, files: string[]): void {
     .map((x, i) => ({ x, i, k: key(x) }))
     .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.k[2] - b.k[2] || a.i - b.i)
     .map((e) => e.x);
-  d.list.splice(0, d.list.length, ...sorted);
+  // element-wise: splice(0, n, ...sorted) overflows the stack with a few hundred thousand diagnostics
+  for (let i = 0; i < sorted.length; i++) d.list[i] = sorted[i]!;
 }
 
 function exitCode(d: Diags): LoadResult['exitCode'] {

@@ -3,8 +3,9 @@
  * validated only (the VRRP engine is issue 5). Keywords keepalived knows but the model does not
  * carry go into `other` with their raw arguments.
  */
-import type { SourceLocation, VrrpAddress } from './model.js';
+import type { ScriptSpec, SourceLocation, VrrpAddress } from './model.js';
 import type { ParseState, RawSyncGroup, RawVrrpInstance, RawVrrpScript } from './raw.js';
+import type { Diags } from './diags.js';
 import { dispatch, type KeywordTable, type Node } from './tree.js';
 import { canonAddress, parseInteger, parseTimer, scriptSpec } from './values.js';
 
@@ -13,6 +14,28 @@ const arg = (n: Node, i: number): string | undefined => n.args[i]?.text;
 function notifyScript(n: Node): ReturnType<typeof scriptSpec> | undefined {
   const cmd = arg(n, 0);
   return cmd === undefined ? undefined : scriptSpec(cmd, arg(n, 1), arg(n, 2));
+}
+
+type NotifyField = 'notifyMaster' | 'notifyBackup' | 'notifyFault' | 'notifyStop' | 'notify';
+
+/**
+ * A notify_* line of a vrrp_instance or vrrp_sync_group. keepalived keeps the first script and
+ * reports a repeat ("(VI_1) notify_master script already specified - ignoring X"), so a file that
+ * lists notify_master three times runs the first one, not the last.
+ */
+function setNotify(
+  obj: Partial<Record<NotifyField, ScriptSpec>>,
+  field: NotifyField,
+  n: Node,
+  who: string,
+  d: Diags,
+): void {
+  if (obj[field] !== undefined) {
+    d.error(`${who} ${n.keyword} script already specified - ignoring ${arg(n, 0) ?? ''}`, n.loc);
+    return;
+  }
+  const s = notifyScript(n);
+  if (s) obj[field] = s;
 }
 
 /** vrrp_instance keywords accepted without a model field (reference §3.1) */
@@ -132,7 +155,14 @@ export function vrrpInstanceTable(st: ParseState): KeywordTable<{ vi: RawVrrpIns
         const i = arg(n, 0);
         if (i === 'lo')
           d.error(`(${c.vi.name}) cannot use a loopback interface (lo) for vrrp - ignoring`, n.loc);
-        else if (i !== undefined) c.vi.interface = i;
+        else if (i !== undefined) {
+          c.vi.interface = i;
+          // keepalived -t: "(Line N) WARNING - interface X for vrrp_instance Y doesn't exist"
+          if (st.interfaceExists && !st.interfaceExists(i)) {
+            d.error(`WARNING - interface ${i} for vrrp_instance ${c.vi.name} doesn't exist`, n.loc);
+            st.missingInterface = true;
+          }
+        }
       },
     },
     virtual_router_id: {
@@ -266,11 +296,11 @@ export function vrrpInstanceTable(st: ParseState): KeywordTable<{ vi: RawVrrpIns
         }
       },
     },
-    notify_master: { fn: (n, c) => void (c.vi.notifyMaster = notifyScript(n)) },
-    notify_backup: { fn: (n, c) => void (c.vi.notifyBackup = notifyScript(n)) },
-    notify_fault: { fn: (n, c) => void (c.vi.notifyFault = notifyScript(n)) },
-    notify_stop: { fn: (n, c) => void (c.vi.notifyStop = notifyScript(n)) },
-    notify: { fn: (n, c) => void (c.vi.notify = notifyScript(n)) },
+    notify_master: { fn: (n, c) => setNotify(c.vi, 'notifyMaster', n, `(${c.vi.name})`, d) },
+    notify_backup: { fn: (n, c) => setNotify(c.vi, 'notifyBackup', n, `(${c.vi.name})`, d) },
+    notify_fault: { fn: (n, c) => setNotify(c.vi, 'notifyFault', n, `(${c.vi.name})`, d) },
+    notify_stop: { fn: (n, c) => setNotify(c.vi, 'notifyStop', n, `(${c.vi.name})`, d) },
+    notify: { fn: (n, c) => setNotify(c.vi, 'notify', n, `(${c.vi.name})`, d) },
     garp_master_delay: {
       fn: (n, c) =>
         void (c.vi.garpMasterDelay = parseInteger(arg(n, 0), 0, 65535, d, n.loc) ?? c.vi.garpMasterDelay),
@@ -413,11 +443,11 @@ export function parseSyncGroup(node: Node, st: ParseState): void {
     node.block,
     {
       group: { block: true, fn: (n) => void g.instances.push(...(n.block ?? []).map((i) => i.keyword)) },
-      notify_master: { fn: (n) => void (g.notifyMaster = notifyScript(n)) },
-      notify_backup: { fn: (n) => void (g.notifyBackup = notifyScript(n)) },
-      notify_fault: { fn: (n) => void (g.notifyFault = notifyScript(n)) },
+      notify_master: { fn: (n) => setNotify(g, 'notifyMaster', n, `vrrp group ${g.name}:`, d) },
+      notify_backup: { fn: (n) => setNotify(g, 'notifyBackup', n, `vrrp group ${g.name}:`, d) },
+      notify_fault: { fn: (n) => setNotify(g, 'notifyFault', n, `vrrp group ${g.name}:`, d) },
       notify_stop: ignore,
-      notify: { fn: (n) => void (g.notify = notifyScript(n)) },
+      notify: { fn: (n) => setNotify(g, 'notify', n, `vrrp group ${g.name}:`, d) },
       track_script: {
         block: true,
         fn: (n) =>

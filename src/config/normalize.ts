@@ -412,6 +412,11 @@ function normalizeChecker(
         d.error('BFD_CHECK has no name - ignoring', ck.loc);
         return null;
       }
+      // lvsd implements no BFD (reference §1.6): the probe always fails, which changes the table
+      d.warn(
+        `BFD_CHECK ${ck.bfdName}: lvsd runs no BFD sessions - this checker always fails and keeps its real server down`,
+        ck.loc,
+      );
       return { ...common, kind: 'BFD_CHECK', name: ck.bfdName };
   }
 }
@@ -596,6 +601,16 @@ export function normalize(st: ParseState, files: string[]): KeepalivedConfig {
     seen.add(key);
     virtualServers.push(vs);
   }
+  // keepalived with nftables_ipvs marks a whole virtual_server_group's traffic and programs one
+  // fwmark service (reference §1.2); lvsd programs one service per group entry, as keepalived
+  // does without it, so the table differs (persistence and scheduling are per entry)
+  if (
+    st.global.other['nftables_ipvs'] !== undefined &&
+    virtualServers.some((vs) => vs.target.type === 'group')
+  )
+    st.diags.warn(
+      'nftables_ipvs is not supported by lvsd - each virtual_server_group entry is its own IPVS service',
+    );
   const vrrp = normalizeVrrp(st, ctx);
   const sd = st.global.lvsSyncDaemon;
   if (sd && sd.syncId === undefined) {

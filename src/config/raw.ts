@@ -212,4 +212,8 @@ export interface ParseState {
   trackFiles: RawTrackFile[];
   /** scripts seen in global_defs (startup/shutdown/fifo scripts), for the script-security check */
   globalScripts: number;
+  /** LoadOptions.interfaceExists: when set, vrrp_instance interfaces are checked against this host */
+  interfaceExists?: (name: string) => boolean;
+  /** a vrrp_instance named an interface interfaceExists() does not know */
+  missingInterface?: boolean;
 }

@@ -41,7 +41,7 @@ export function buildTree(lines: Line[], diags: Diags): Node[] {
       if (stack.length === 1) diags.error("Extra '}' found", line.loc);
       else {
         const top = stack.pop()!;
-        if (top.anon) stack[stack.length - 1]!.nodes.push(...top.nodes);
+        if (top.anon) appendAll(stack[stack.length - 1]!.nodes, top.nodes);
       }
       last = null;
       continue;
@@ -56,10 +56,18 @@ export function buildTree(lines: Line[], diags: Diags): Node[] {
     // keep what was read: splice anonymous groups so their contents are not lost
     while (stack.length > 1) {
       const top = stack.pop()!;
-      if (top.anon) stack[stack.length - 1]!.nodes.push(...top.nodes);
+      if (top.anon) appendAll(stack[stack.length - 1]!.nodes, top.nodes);
     }
   }
   return root;
+}
+
+/**
+ * `to.push(...from)` passes every element as a call argument, which overflows the stack for
+ * arrays of a few hundred thousand entries (a huge file read as a configuration); copy in a loop.
+ */
+function appendAll<T>(to: T[], from: readonly T[]): void {
+  for (const x of from) to.push(x);
 }
 
 /** A keyword handler; `block` says whether the keyword opens a `{ }` block. */

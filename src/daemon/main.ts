@@ -363,10 +363,19 @@ export function keepalivedDeps(): KeepalivedDeps & { summarize: (c: KeepalivedCo
   };
 }
 
+/** An interface of this namespace (a name, never a path into /sys) */
+function hostHasInterface(name: string): boolean {
+  return !name.includes('/') && name !== '.' && name !== '..' && fs.existsSync(`/sys/class/net/${name}`);
+}
+
 /** -t: check the file like `keepalived -t`; diagnostics to stderr or LOG; the §5 exit status. */
 export function configTest(p: Parsed): number {
   const deps = keepalivedDeps();
-  const r = deps.load(p.file, p.configId !== undefined ? { configId: p.configId } : {});
+  const r = deps.load(p.file, {
+    ...(p.configId !== undefined ? { configId: p.configId } : {}),
+    // as keepalived -t: VRRP instances on interfaces this host lacks (the daemon would not start)
+    ...(p.noVrrp ? {} : { interfaceExists: hostHasInterface }),
+  });
   const lines = r.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
   if (p.configTestLog) fs.writeFileSync(p.configTestLog, lines);
   else process.stderr.write(lines);
