@@ -84,8 +84,8 @@ export function parseKeepalivedText(text: string, file: string, opts: LoadOption
     };
     dispatch(tree, topLevelTable(st), st, diags);
     if (st.missingInterface && st.global.other['dynamic_interfaces'] === undefined) {
+      // keepalived 2.2.7 (Debian's, checked with `keepalived -t -l`): this line, exit 5, not fatal
       diags.error('Non-existent interface specified in configuration');
-      diags.fatal = true;
     }
     sortParseDiagnostics(diags, files);
     const config = normalize(st, files);

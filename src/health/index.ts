@@ -392,7 +392,7 @@ export class HealthManager {
     if (cfg.haSuspend) {
       this.log(
         'warn',
-        `VS ${cfg.name}: ha_suspend is not supported yet (needs VRRP, issue 5) - checks always run`,
+        `VS ${cfg.name}: ha_suspend is not implemented by lvsd - checks run whether or not this director holds the VIP`,
         {
           vs: cfg.name,
         },
