@@ -564,10 +564,7 @@ static napi_value js_set_thread_nice(napi_env env, napi_callback_info info) {
 /* sched_setaffinity(2) of one thread: cpus is an array of CPU numbers; tid (optional, 0) is a thread
  * of this process, 0 the calling one. Returns the tid. */
 static napi_value js_set_thread_affinity(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_type(env, FN, "missing arguments");
+  ARGS_MIN(2, 1);
   int32_t target = 0;
   if (argc >= 2 && !get_i32(env, argv[1], &target)) return throw_type(env, FN, "tid must be a number");
   bool is_array = false;
@@ -804,10 +801,7 @@ static int ring_setup(instance_state *st, int fd, int32_t frames, const char **w
 #undef FN
 #define FN "packetOpen"
 static napi_value js_packet_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4) return throw_type(env, FN, "missing arguments");
+  ARGS_MIN(5, 4);
   INT_ARG(0, ifindex);
   INT_ARG(1, rcvbuf);
   INT_ARG(2, sndbuf);

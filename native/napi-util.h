@@ -100,11 +100,14 @@ static inline int get_range(napi_env env, const char *fn, napi_value *argv, uint
   return 1;
 }
 
-#define ARGS(N)                                                                                 \
+/* Up to N arguments into argv (missing ones undefined), at least MIN of them. */
+#define ARGS_MIN(N, MIN)                                                                        \
   size_t argc = (N);                                                                            \
   napi_value argv[(N) > 0 ? (N) : 1];                                                           \
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                                         \
-  if (argc < (N)) return throw_type(env, FN, "missing arguments")
+  if (argc < (MIN)) return throw_type(env, FN, "missing arguments")
+
+#define ARGS(N) ARGS_MIN(N, N)
 
 #define INT_ARG(i, var)                                                                         \
   int32_t var;                                                                                  \
