@@ -927,6 +927,30 @@ static void fill_slot(batch_view *b, size_t slot, size_t at, size_t flen, int if
   ctr[C_RX_BYTES] += (double)flen;
 }
 
+/* Frames not for this host's stack (promiscuous capture, or our own transmissions looped back). */
+static inline int not_for_us(const struct sockaddr_ll *sll) {
+  return sll->sll_pkttype == PACKET_OTHERHOST || sll->sll_pkttype == PACKET_OUTGOING;
+}
+
+static inline struct tpacket2_hdr *ring_frame(const ring_entry *r, uint32_t i) {
+  return (struct tpacket2_hdr *)(r->map + (size_t)i * RING_FRAME);
+}
+
+/* The link-layer address the kernel stores after the tpacket2 header. */
+static inline const struct sockaddr_ll *ring_addr(const struct tpacket2_hdr *h) {
+  return (const struct sockaddr_ll *)((const uint8_t *)h + TPACKET_ALIGN(sizeof *h));
+}
+
+static inline int32_t ring_vlan(const struct tpacket2_hdr *h, uint32_t status) {
+  return (status & TP_STATUS_VLAN_VALID) ? (int32_t)h->tp_vlan_tci : -1;
+}
+
+/* Hand the head frame back to the kernel (release: after the copy out) and move on. */
+static inline void ring_release_head(ring_entry *r, struct tpacket2_hdr *h) {
+  __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  r->head = r->head + 1 == r->frame_nr ? 0 : r->head + 1;
+}
+
 /*
  * The frames at the ring's head that are marked TP_STATUS_COPY (too large for a ring frame; the
  * whole frame waits on the socket queue, in ring order): one recvmmsg for the run of them, each into
@@ -941,8 +965,7 @@ static size_t ring_read_copies(ring_entry *r, int fd, batch_view *b, size_t got,
   const size_t room = slot_size - headroom;
   size_t k = 0;
   for (uint32_t i = r->head; k < CHUNK && got + k < limit; k++) {
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(r->map + (size_t)i * RING_FRAME);
-    uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    uint32_t st = __atomic_load_n(&ring_frame(r, i)->tp_status, __ATOMIC_ACQUIRE);
     if ((st & (TP_STATUS_USER | TP_STATUS_COPY)) != (TP_STATUS_USER | TP_STATUS_COPY)) break;
     iov[k][0].iov_base = &vnet[k];
     iov[k][0].iov_len = sizeof vnet[k];
@@ -965,22 +988,20 @@ static size_t ring_read_copies(ring_entry *r, int fd, batch_view *b, size_t got,
   }
   size_t w = 0; /* frames kept, compacted towards got */
   for (size_t j = 0; j < (size_t)n; j++) {
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)(r->map + (size_t)r->head * RING_FRAME);
-    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
+    struct tpacket2_hdr *h = ring_frame(r, r->head);
+    const struct sockaddr_ll *sll = ring_addr(h);
     if ((msgs[j].msg_hdr.msg_flags & MSG_TRUNC) || msgs[j].msg_len < (unsigned)VNET_LEN) {
       if (msgs[j].msg_len > 0) ctr[C_RX_TRUNCATED] += 1;
-    } else if (sll->sll_pkttype == PACKET_OTHERHOST || sll->sll_pkttype == PACKET_OUTGOING) {
+    } else if (not_for_us(sll)) {
       ctr[C_RX_OTHERHOST] += 1;
     } else {
       size_t flen = msgs[j].msg_len - (unsigned)VNET_LEN;
       size_t at = (got + w) * slot_size + headroom;
       if (w != j) memmove(b->buf + at, iov[j][1].iov_base, flen); /* rare: after a skipped frame */
-      int32_t tci = (h->tp_status & TP_STATUS_VLAN_VALID) ? (int32_t)h->tp_vlan_tci : -1;
-      fill_slot(b, got + w, at, flen, sll->sll_ifindex, tci, &vnet[j], ctr);
+      fill_slot(b, got + w, at, flen, sll->sll_ifindex, ring_vlan(h, h->tp_status), &vnet[j], ctr);
       w++;
     }
-    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-    r->head = r->head + 1 == r->frame_nr ? 0 : r->head + 1;
+    ring_release_head(r, h);
   }
   ctr[C_RX_FRAMES] += (double)w;
   return got + w;
@@ -989,40 +1010,37 @@ static size_t ring_read_copies(ring_entry *r, int fd, batch_view *b, size_t got,
 /*
  * Read ready frames of ring r into slots got, got+1, ... < limit; returns the new got. A frame is
  * ready while its tp_status has TP_STATUS_USER (acquire: the kernel wrote the frame before the
- * status); it goes back to the kernel with TP_STATUS_KERNEL (release: after the copy out).
- * TP_STATUS_COPY frames are read whole from the socket queue; their address is in the ring frame
- * (the queued copy's is cleared by the kernel).
+ * status). TP_STATUS_COPY frames are read whole from the socket queue; their address is in the ring
+ * frame (the queued copy's is cleared by the kernel).
  */
 static size_t ring_read(ring_entry *r, int fd, batch_view *b, size_t got, size_t limit, size_t slot_size,
                         size_t headroom, double *ctr) {
   const size_t room = slot_size - headroom;
   while (got < limit) {
-    uint8_t *f = r->map + (size_t)r->head * RING_FRAME;
-    struct tpacket2_hdr *h = (struct tpacket2_hdr *)f;
+    struct tpacket2_hdr *h = ring_frame(r, r->head);
     uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
     if (!(status & TP_STATUS_USER)) break;
-    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)(f + TPACKET_ALIGN(sizeof *h));
-    int32_t tci = (status & TP_STATUS_VLAN_VALID) ? (int32_t)h->tp_vlan_tci : -1;
-    size_t at = got * slot_size + headroom;
-    int skip_other = sll->sll_pkttype == PACKET_OTHERHOST || sll->sll_pkttype == PACKET_OUTGOING;
     if (status & TP_STATUS_COPY) {
       got = ring_read_copies(r, fd, b, got, limit, slot_size, headroom, ctr);
       continue;
-    } else if (h->tp_snaplen < h->tp_len || h->tp_mac < VNET_LEN || h->tp_snaplen > room ||
-               (size_t)h->tp_mac + h->tp_snaplen > RING_FRAME) {
+    }
+    const struct sockaddr_ll *sll = ring_addr(h);
+    if (h->tp_snaplen < h->tp_len || h->tp_mac < VNET_LEN || h->tp_snaplen > room ||
+        (size_t)h->tp_mac + h->tp_snaplen > RING_FRAME) {
       ctr[C_RX_TRUNCATED] += 1; /* no room on the receive queue for the whole frame */
-    } else if (skip_other) {
+    } else if (not_for_us(sll)) {
       ctr[C_RX_OTHERHOST] += 1;
     } else {
+      const uint8_t *mac = (const uint8_t *)h + h->tp_mac;
       struct virtio_net_hdr vnet;
-      memcpy(&vnet, f + h->tp_mac - VNET_LEN, sizeof vnet);
-      memcpy(b->buf + at, f + h->tp_mac, h->tp_snaplen);
-      fill_slot(b, got, at, h->tp_snaplen, sll->sll_ifindex, tci, &vnet, ctr);
+      memcpy(&vnet, mac - VNET_LEN, sizeof vnet);
+      size_t at = got * slot_size + headroom;
+      memcpy(b->buf + at, mac, h->tp_snaplen);
+      fill_slot(b, got, at, h->tp_snaplen, sll->sll_ifindex, ring_vlan(h, status), &vnet, ctr);
       got++;
       ctr[C_RX_FRAMES] += 1;
     }
-    __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-    r->head = r->head + 1 == r->frame_nr ? 0 : r->head + 1;
+    ring_release_head(r, h);
   }
   return got;
 }
@@ -1123,7 +1141,7 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
           ctr[C_RX_TRUNCATED] += 1;
           continue;
         }
-        if (names[j].sll_pkttype == PACKET_OTHERHOST || names[j].sll_pkttype == PACKET_OUTGOING) {
+        if (not_for_us(&names[j])) {
           ctr[C_RX_OTHERHOST] += 1;
           continue;
         }

@@ -125,22 +125,21 @@ interface Parsed {
 
 /** LVSD_OFFLOAD_THRESHOLD (for daemons that ipvsadm starts); an invalid value keeps the default */
 function envOffloadThreshold(): number {
-  const e = process.env['LVSD_OFFLOAD_THRESHOLD'];
-  const v = e === undefined || e === '' ? NaN : Number(e);
-  return Number.isInteger(v) && v >= 0 ? v : OFFLOAD_DEFAULT_THRESHOLD;
+  return uintValue(process.env['LVSD_OFFLOAD_THRESHOLD'], Infinity) ?? OFFLOAD_DEFAULT_THRESHOLD;
+}
+
+/** An integer from 0 to max written in s, else null (absent and empty are not numbers). */
+function uintValue(s: string | undefined, max: number): number | null {
+  const v = s === undefined || s === '' ? NaN : Number(s);
+  return Number.isInteger(v) && v >= 0 && v <= max ? v : null;
 }
 
 /** Largest --rx-ring: 4 Mi frames, 8 GiB of ring per interface (the addon's limit). */
 const MAX_RX_RING_FRAMES = 1 << 22;
 
-function rxRingValue(s: string | undefined): number | null {
-  const v = s === undefined || s === '' ? NaN : Number(s);
-  return Number.isInteger(v) && v >= 0 && v <= MAX_RX_RING_FRAMES ? v : null;
-}
-
 /** LVSD_RX_RING (for daemons that ipvsadm starts); an invalid value keeps the default */
 function envRxRing(): number {
-  return rxRingValue(process.env['LVSD_RX_RING']) ?? DEFAULT_RX_RING_FRAMES;
+  return uintValue(process.env['LVSD_RX_RING'], MAX_RX_RING_FRAMES) ?? DEFAULT_RX_RING_FRAMES;
 }
 
 /** option name -> [takes an argument: 'none' | 'required' | 'optional', canonical name] */
@@ -294,7 +293,7 @@ export function parseDaemonArgs(argv: string[]): Parsed | string {
         continue;
       }
       case '--rx-ring': {
-        const v = rxRingValue(val());
+        const v = uintValue(val(), MAX_RX_RING_FRAMES);
         if (v === null) return `--rx-ring must be an integer from 0 to ${MAX_RX_RING_FRAMES}`;
         p.rxRingFrames = v;
         continue;
