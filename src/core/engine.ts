@@ -240,6 +240,8 @@ export class Engine {
   private readonly b = new Uint32Array(4);
   private readonly c = new Uint32Array(4);
   private readonly macScratch = new Uint8Array(6);
+  /** the interface the frame being decided arrived on: its VLAN sub-interface when it came tagged */
+  private inIf = 0;
 
   constructor(opts: EngineOptions) {
     this.conns = opts.conns;
@@ -417,8 +419,14 @@ export class Engine {
       if (r === -Drop.UnknownEthertype) return 0;
       return r;
     }
+    this.inIf = batch.ifindex[i]!;
+    if (batch.vlanTci[i]! >= 0 || v.vlanTci >= 0) {
+      this.inIf = this.vlanIngress(batch, i);
+      // IP on a VLAN the director is not on is dropped as the kernel does; anything else is the kernel's
+      if (this.inIf === 0) return v.af === 0 ? 0 : -Drop.UnknownVlan;
+    }
     if (v.af === 0) {
-      if (v.ethType === ETH_P_ARP) this.learnArp(batch, i);
+      if (v.ethType === ETH_P_ARP) this.learnArp(batch);
       return 0;
     }
     if (v.innerL3Off >= 0) return this.icmpError(batch, i);
@@ -427,7 +435,7 @@ export class Engine {
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) {
       // ICMP echo and other protocols to a VIP are the kernel's (schedule_icmp=0). Neighbor
       // Advertisements answer lvsd's probes (src/io/neigh-probe.ts); the kernel gets them too.
-      if (proto === IPPROTO_ICMPV6 && v.icmpType === ND_NA) this.learnNa(batch, i);
+      if (proto === IPPROTO_ICMPV6 && v.icmpType === ND_NA) this.learnNa(batch);
       return 0;
     }
     const conns = this.conns;
@@ -481,6 +489,26 @@ export class Engine {
     else buf[v.l3Off + 7] = buf[v.l3Off + 7]! - 1;
     this.forwardedUnmatched++;
     return this.emitParsed(batch, i, neigh);
+  }
+
+  /**
+   * The interface a tagged frame arrives on, 0 when the kernel would not accept it. Each tag, outermost
+   * first (the one the device stripped, then the in-band ones), selects the VLAN sub-interface of the
+   * interface so far; a tag with VLAN id 0 only carries a priority and selects nothing (802.1p). An id
+   * with no up sub-interface makes the kernel mark the frame PACKET_OTHERHOST, which ip_rcv drops.
+   */
+  private vlanIngress(batch: FrameBatch, i: number): number {
+    const v = this.v;
+    const oob = batch.vlanTci[i]!;
+    const first = oob >= 0 ? oob : v.vlanTci;
+    const second = oob >= 0 ? v.vlanTci : v.vlanTci2;
+    // a third tag behind two in-band ones leaves an unknown ethertype: parseFrame refused it already
+    if (oob >= 0 && v.vlanTci2 >= 0) return 0;
+    let ifindex = batch.ifindex[i]!;
+    if ((first & 0xfff) !== 0) ifindex = this.net.vlanInterface(ifindex, first & 0xfff);
+    if (ifindex !== 0 && second >= 0 && (second & 0xfff) !== 0)
+      ifindex = this.net.vlanInterface(ifindex, second & 0xfff);
+    return ifindex;
   }
 
   /** conn_reuse_mode (ipvs-reference §4.5): should this SYN replace the old connection? */
@@ -1075,14 +1103,14 @@ export class Engine {
   private learnClientMac(batch: FrameBatch, i: number, h: number): void {
     const net = this.net;
     const n = this.clientNextHop(h);
-    if (n < 0 || net.neighUsable(n) || !net.lastOnLink || net.lastIfindex !== batch.ifindex[i]) return;
+    if (n < 0 || net.neighUsable(n) || !net.lastOnLink || net.lastIfindex !== this.inIf) return;
     const s = batch.start[i]! + 6;
     const mac = this.macScratch;
     for (let k = 0; k < 6; k++) mac[k] = batch.buf[s + k]!;
     net.setNeighbour(this.conns.af[h]!, this.c, net.lastIfindex, mac, this.now);
   }
 
-  private learnArp(batch: FrameBatch, i: number): void {
+  private learnArp(batch: FrameBatch): void {
     const v = this.v;
     const a = this.arp;
     if (parseArp(batch.buf, v.l3Off, v.frameEnd, a) < 0) return;
@@ -1091,7 +1119,7 @@ export class Engine {
     this.a[1] = 0;
     this.a[2] = 0;
     this.a[3] = 0;
-    const ifindex = batch.ifindex[i]!;
+    const ifindex = this.inIf;
     if (this.net.findNeighbour(AF_INET, this.a, 0, ifindex) >= 0) {
       this.net.setNeighbour(AF_INET, this.a, ifindex, a.senderMac, this.now);
     }
@@ -1102,7 +1130,7 @@ export class Engine {
    * (§7.1.2): hop limit 255, code 0, at least 24 bytes. The MAC is the target link-layer address
    * option (type 2); an answer to a unicast solicitation may omit it (§4.4), then the frame's source.
    */
-  private learnNa(batch: FrameBatch, i: number): void {
+  private learnNa(batch: FrameBatch): void {
     const v = this.v;
     const buf = batch.buf;
     const o = v.l4Off;
@@ -1119,7 +1147,7 @@ export class Engine {
       p += len;
     }
     for (let k = 0; k < 6; k++) this.naMac[k] = buf[macOff + k]!;
-    const ifindex = batch.ifindex[i]!;
+    const ifindex = this.inIf;
     if (this.net.findNeighbour(AF_INET6, this.a, 0, ifindex) >= 0) {
       this.net.setNeighbour(AF_INET6, this.a, ifindex, this.naMac, this.now);
     }

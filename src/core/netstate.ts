@@ -31,6 +31,8 @@ export interface InterfaceInfo {
   parentIfindex?: number;
   /** 802.1Q VLAN id for sub-interfaces, else -1 */
   vlanId?: number;
+  /** administratively up (IFF_UP); default true. A down VLAN sub-interface receives nothing. */
+  up?: boolean;
   /** addresses configured on the interface: [af, words] */
   addresses?: Array<{ af: number; words: Uint32Array; prefixLen: number }>;
 }
@@ -60,6 +62,9 @@ export class NetState {
   readonly ifParent = new Int32Array(MAX_IFINDEX);
   readonly ifVlan = new Int32Array(MAX_IFINDEX).fill(-1);
   readonly ifPresent = new Uint8Array(MAX_IFINDEX);
+  readonly ifUp = new Uint8Array(MAX_IFINDEX);
+  /** (parent ifindex * 4096 + VLAN id) -> sub-interface ifindex, for frames that arrive tagged */
+  private readonly vlanSubIf = new Map<number, number>();
   /** first IPv4 / IPv6 address per interface (source for tunnels, ICMP and probes) */
   readonly ifAddr4 = new Uint32Array(MAX_IFINDEX * 4);
   readonly ifAddr6 = new Uint32Array(MAX_IFINDEX * 4);
@@ -152,9 +157,13 @@ export class NetState {
     if (info.mac.length !== 6) throw new RangeError('mac must be 6 bytes');
     this.ifMac.set(info.mac, i * 6);
     this.ifMtu[i] = info.mtu;
+    this.forgetVlan(i);
     this.ifParent[i] = info.parentIfindex ?? i;
     this.ifVlan[i] = info.vlanId ?? -1;
+    if (this.ifVlan[i]! >= 0 && this.ifParent[i] !== i)
+      this.vlanSubIf.set(this.ifParent[i]! * 4096 + this.ifVlan[i]!, i);
     this.ifPresent[i] = 1;
+    this.ifUp[i] = info.up === false ? 0 : 1;
     this.ifNames.set(i, info.name);
     this.ifHasAddr4[i] = 0;
     this.ifHasAddr6[i] = 0;
@@ -164,9 +173,26 @@ export class NetState {
   }
 
   removeInterface(ifindex: number): void {
+    this.forgetVlan(ifindex);
+    this.ifVlan[ifindex] = -1;
     this.ifPresent[ifindex] = 0;
+    this.ifUp[ifindex] = 0;
     this.ifNames.delete(ifindex);
     this.generation++;
+  }
+
+  private forgetVlan(ifindex: number): void {
+    const key = this.ifParent[ifindex]! * 4096 + this.ifVlan[ifindex]!;
+    if (this.ifVlan[ifindex]! >= 0 && this.vlanSubIf.get(key) === ifindex) this.vlanSubIf.delete(key);
+  }
+
+  /**
+   * The interface a frame tagged with VLAN `vid` on `parent` arrives on: its up VLAN sub-interface, or
+   * 0 when there is none (the kernel then marks the frame PACKET_OTHERHOST and IP drops it).
+   */
+  vlanInterface(parent: number, vid: number): number {
+    const sub = this.vlanSubIf.get(parent * 4096 + vid);
+    return sub !== undefined && this.ifUp[sub] === 1 ? sub : 0;
   }
 
   addAddress(ifindex: number, af: number, words: Uint32Array): void {

@@ -576,6 +576,7 @@ export function applyNetModel(net: NetState, model: NetModel, nowMs: number): Ap
         mtu: l.mtu,
         parentIfindex: vlan ? l.link : l.ifindex,
         vlanId: vlan ? l.vlanId : -1,
+        up: (l.flags & IFF_UP) !== 0,
         addresses,
       });
       res.interfaces++;

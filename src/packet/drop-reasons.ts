@@ -59,7 +59,9 @@ export const enum Drop {
   ReplyNoConnection = 45,
   UnsupportedForwarding = 46,
   DecapMalformed = 47,
-  Count = 48,
+  /** tagged with a VLAN id the receiving interface has no up sub-interface for (kernel: PACKET_OTHERHOST, dropped by ip_rcv) */
+  UnknownVlan = 48,
+  Count = 49,
 }
 
 /** Names for status output and metrics, indexed by Drop value. */
@@ -112,4 +114,5 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'reply_no_connection',
   'unsupported_forwarding',
   'decap_malformed',
+  'unknown_vlan',
 ];

@@ -65,6 +65,7 @@ export function parseFrame(buf: Uint8Array, start: number, len: number, v: Packe
   for (let tags = 0; tags < MAX_VLAN_TAGS && (et === ETH_P_8021Q || et === ETH_P_8021AD); tags++) {
     if (end - off < 4) return -Drop.TruncatedVlan;
     if (tags === 0) v.vlanTci = rd16(buf, off);
+    else v.vlanTci2 = rd16(buf, off);
     et = rd16(buf, off + 2);
     off += 4;
   }
@@ -92,11 +93,13 @@ export function parseL3(buf: Uint8Array, l3Off: number, end: number, v: PacketVi
   const fs = v.frameStart;
   const fe = v.frameEnd;
   const tci = v.vlanTci;
+  const tci2 = v.vlanTci2;
   const et = v.ethType;
   v.clear();
   v.frameStart = fs;
   v.frameEnd = fe;
   v.vlanTci = tci;
+  v.vlanTci2 = tci2;
   v.ethType = et;
   v.l3Off = l3Off;
   if (end > buf.length || l3Off < 0 || end - l3Off < 1) return -Drop.TruncatedIpv4;

@@ -51,6 +51,8 @@ export class PacketView {
   // ---- layer 2
   /** in-band 802.1Q TCI found in the frame (-1 = none); out-of-band tags live in FrameBatch.vlanTci */
   vlanTci = -1;
+  /** the second in-band TCI (QinQ inner tag), -1 = none */
+  vlanTci2 = -1;
   /** ethertype after any VLAN tag */
   ethType = 0;
   l3Off = -1;
@@ -111,6 +113,7 @@ export class PacketView {
     this.frameStart = 0;
     this.frameEnd = 0;
     this.vlanTci = -1;
+    this.vlanTci2 = -1;
     this.ethType = 0;
     this.l3Off = -1;
     this.af = AF_NONE;

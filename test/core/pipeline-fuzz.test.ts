@@ -225,7 +225,7 @@ function seeds(): Seed[] {
   add(
     1,
     eth(
-      { src: MAC.router, dst: MAC.eth0, vlans: [{ tci: 5 }] },
+      { src: MAC.router, dst: MAC.eth0, vlans: [{ tci: 0xa000 }] },
       ipv4({ src: c4, dst: VIP4 }, tcp({ sport: P, dport: 80, flags: TCP_SYN })),
     ),
     'c',

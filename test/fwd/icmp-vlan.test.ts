@@ -11,6 +11,7 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_ACK, TCP_SYN } from '../../src/packet
 import { describe, expectTunnel, makeFwdTopo, MAC, MAC6, one, run1, sameBytes, w } from '../helpers/fwd.js';
 import { ADDR, type Af, fromClient, fromRs, ip, PROTO, toClient, toRs } from '../helpers/pkts.js';
 import type { Topo } from '../helpers/topo.js';
+import { parseMac } from '../../src/packet/addr.js';
 
 const ipHl = (af: Af): number => (af === 4 ? 20 : 40);
 
@@ -212,6 +213,121 @@ for (const af of [4, 6] as const) {
     sameBytes(o.bytes, toRs(p(A.rs, 8080)), 'in-band');
   });
 }
+
+// VLAN ingress (kernel __netif_receive_skb_core / vlan_do_receive): a tag selects the VLAN
+// sub-interface of the interface it arrived on; VLAN id 0 is a priority tag only; an id with no up
+// sub-interface makes the frame PACKET_OTHERHOST, which IP drops, so no connection may come of it.
+for (const af of [4, 6] as const) {
+  const A = ADDR[af];
+  const syn = (sport: number): Uint8Array =>
+    ip(af, { src: A.client, dst: A.vip }, tcp({ sport, dport: 80, flags: TCP_SYN }));
+  const rows: { name: string; frame: (sport: number) => Uint8Array; meta: { vlanTci?: number } }[] = [
+    { name: 'out-of-band tag 7', frame: (p) => fromClient(syn(p)), meta: { vlanTci: 7 } },
+    {
+      name: 'in-band tag 7',
+      frame: (p) => eth({ src: MAC.client, dst: MAC.eth0, vlans: [{ tci: 7 }] }, syn(p)),
+      meta: {},
+    },
+    {
+      name: 'QinQ in band, outer 100 known, inner 9 not',
+      frame: (p) => eth({ src: MAC.client, dst: MAC.eth0, vlans: [{ tci: 100 }, { tci: 9 }] }, syn(p)),
+      meta: {},
+    },
+    {
+      name: 'out-of-band 100 then in-band 9',
+      frame: (p) => eth({ src: MAC.client, dst: MAC.eth0, vlans: [{ tci: 9 }] }, syn(p)),
+      meta: { vlanTci: 100 },
+    },
+    {
+      name: 'tag 200 on eth0 (VLAN 200 lives on eth1)',
+      frame: (p) => fromClient(syn(p)),
+      meta: { vlanTci: 200 },
+    },
+  ];
+  for (const [k, row] of rows.entries())
+    test(`VLAN ${af}: ${row.name}: dropped as unknown_vlan, no connection`, () => {
+      const t = natTopo(af);
+      const before = t.d.conns.count;
+      const r = run1(t, 1, row.frame(41000 + k), row.meta, 1001);
+      assert.equal(r.sent.length, 0, describe(r));
+      assert.deepEqual(
+        r.dropped.map((d) => d.reason),
+        [Drop.UnknownVlan],
+      );
+      assert.equal(t.d.conns.count, before);
+    });
+
+  test(`VLAN ${af}: priority tags (VLAN id 0) in and out of band are untagged traffic`, () => {
+    const t = natTopo(af);
+    for (const [k, meta, vlans] of [
+      [0, { vlanTci: 0x6000 }, []],
+      [1, {}, [{ tci: 0xa000 }]],
+      [2, {}, [{ tci: 0x2000 }, { tci: 100 }]],
+    ] as const) {
+      const input = eth({ src: MAC.client, dst: MAC.eth0, vlans: [...vlans] }, syn(41100 + k));
+      const o = one(run1(t, 1, input, meta, 1001 + k), 2, `priority ${k}`);
+      sameBytes(
+        o.bytes,
+        toRs(ip(af, { src: A.client, dst: A.rs }, tcp({ sport: 41100 + k, dport: 8080, flags: TCP_SYN }))),
+        `priority ${k}`,
+      );
+    }
+  });
+}
+
+test('VLAN: a down sub-interface receives nothing; up again, it does', () => {
+  const t = natTopo(4);
+  const A = ADDR[4];
+  const sub = {
+    ifindex: 6,
+    name: 'eth0.100',
+    mac: parseMac(MAC.eth0)!,
+    mtu: 1500,
+    parentIfindex: 1,
+    vlanId: 100,
+  };
+  const frame = (sport: number): Uint8Array =>
+    fromClient(ip(4, { src: A.client, dst: A.vip }, tcp({ sport, dport: 80, flags: TCP_SYN })));
+  t.d.net.setInterface({ ...sub, up: false });
+  const r = run1(t, 1, frame(41200), { vlanTci: 100 }, 1001);
+  assert.deepEqual(
+    r.dropped.map((d) => d.reason),
+    [Drop.UnknownVlan],
+  );
+  t.d.net.setInterface({ ...sub, up: true });
+  one(run1(t, 1, frame(41201), { vlanTci: 100 }, 1002), 2, 'up');
+  // removed: the id is unknown again
+  t.d.net.removeInterface(6);
+  const gone = run1(t, 1, frame(41202), { vlanTci: 100 }, 1003);
+  assert.deepEqual(
+    gone.dropped.map((d) => d.reason),
+    [Drop.UnknownVlan],
+  );
+});
+
+test('VLAN: a client on a VLAN sub-interface is learnt there, so the first NAT reply reaches it tagged', () => {
+  const t = natTopo(4);
+  const A = ADDR[4];
+  const client = '10.100.0.50';
+  const clientMac = '02:00:00:00:64:32';
+  const syn = ip(4, { src: client, dst: A.vip }, tcp({ sport: 41300, dport: 80, flags: TCP_SYN }));
+  one(run1(t, 1, eth({ src: clientMac, dst: MAC.eth0 }, syn), { vlanTci: 100 }, 1001), 2, 'SYN');
+  const synAck = ip(
+    4,
+    { src: A.rs, dst: client },
+    tcp({ sport: 8080, dport: 41300, flags: TCP_SYN | TCP_ACK }),
+  );
+  const o = one(run1(t, 2, fromRs(synAck), {}, 1002), 1, 'SYN-ACK');
+  assert.equal(o.vlanTci, 100, 'leaves the parent tagged 100');
+  sameBytes(
+    o.bytes,
+    eth(
+      { src: MAC.eth0, dst: clientMac },
+      ip(4, { src: A.vip, dst: client, ttl: 63 }, tcp({ sport: 80, dport: 41300, flags: TCP_SYN | TCP_ACK })),
+    ),
+    'reply to the learnt MAC',
+  );
+});
 
 // ------------------------------------------------------------------ no destination
 

@@ -101,7 +101,7 @@ for (const r of partialRows) {
     t.d.services.addDest(key, { addr: w(A.rs), port: 8080, fwd: r.fwd });
     const first = r.proto === 'tcp' ? TCP_SYN : 0;
     const l3 = ip(r.af, { src: A.client, dst: A.vip }, seg(r.proto, 40000, 80, first, 'partial'));
-    const input = eth({ src: MAC.client, dst: MAC.eth0, vlans: r.inbandVlan ? [{ tci: 7 }] : [] }, l3);
+    const input = eth({ src: MAC.client, dst: MAC.eth0, vlans: r.inbandVlan ? [{ tci: 100 }] : [] }, l3);
     const l2 = r.inbandVlan ? 18 : 14;
     const csumOffset = r.proto === 'tcp' ? 16 : 6;
     const meta = { vnetFlags: NEEDS, csumStart: l2 + ipHl(r.af), csumOffset };

@@ -5,6 +5,7 @@
  *   eth2 ifindex 3 also 2001:db8:50::1/64; remote IPv6 real servers 2001:db8:100::/64 via 2001:db8:50::fe
  *   198.51.100.128/25 via 192.168.50.254 with route MTU 1300 (small-MTU tunnel path)
  *   eth1.200 ifindex 5 (parent 2, VLAN 200) 172.16.20.1/24, real server 172.16.20.2
+ *   eth0.100 ifindex 6 (parent 1, VLAN 100) 10.100.0.1/24: clients may arrive tagged 100 on eth0
  */
 import assert from 'node:assert/strict';
 import { makeTopo, MAC, w, type Topo } from './topo.js';
@@ -48,6 +49,16 @@ export function makeFwdTopo(opts: DirectorOptions = {}): Topo {
   });
   net.addRoute({ af: 4, dst: w('172.16.20.0'), prefixLen: 24, ifindex: 5 });
   net.setNeighbour(4, w('172.16.20.2'), 5, parseMac(MAC6.rsVlan)!);
+  net.setInterface({
+    ifindex: 6,
+    name: 'eth0.100',
+    mac: parseMac(MAC.eth0)!,
+    mtu: 1500,
+    parentIfindex: 1,
+    vlanId: 100,
+    addresses: [{ af: 4, words: w('10.100.0.1'), prefixLen: 24 }],
+  });
+  net.addRoute({ af: 4, dst: w('10.100.0.0'), prefixLen: 24, ifindex: 6 });
   return t;
 }
 

@@ -423,6 +423,23 @@ test('applyNetModel: NetState resolves interface, gateway and neighbour from the
   assert.equal(empty.resolve(4, W('10.1.0.5'), 0), -1);
 });
 
+test('applyNetModel: VLAN sub-interfaces receive their tagged frames only while up and present', () => {
+  const net = new NetState(8);
+  const sub = link(9, 'eth0.100', { kind: 'vlan', link: 2, vlanId: 100 });
+  const model = (links: LinkInfo[]): NetModel => ({ links, addrs: [], routes: [], neighbours: [] });
+  applyNetModel(net, model([L2, sub]), 0);
+  assert.equal(net.vlanInterface(2, 100), 9);
+  assert.equal(net.vlanInterface(2, 101), 0);
+  assert.equal(net.vlanInterface(9, 100), 0, 'keyed by the parent');
+  applyNetModel(net, model([L2, { ...sub, flags: 0 }]), 1);
+  assert.equal(net.vlanInterface(2, 100), 0, 'down');
+  applyNetModel(net, model([L2, { ...sub, vlanId: 200 }]), 2);
+  assert.equal(net.vlanInterface(2, 100), 0, 'renumbered: the old id is gone');
+  assert.equal(net.vlanInterface(2, 200), 9);
+  applyNetModel(net, model([L2]), 3);
+  assert.equal(net.vlanInterface(2, 200), 0, 'deleted');
+});
+
 test('applyNetModel: rebuilds only what changed; neighbours never bump the generation', () => {
   const net = new NetState(64);
   const model: NetModel = {
