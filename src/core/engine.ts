@@ -20,8 +20,8 @@
  *  - no destination available: ICMP port unreachable to the client (ip_vs_leave), rate-limited;
  *  - a connection whose destination was removed: its packets are dropped, or with
  *    expire_nodest_conn the connection is expired at once;
- *  - conn_reuse_mode: a SYN that hits a TIME_WAIT (or, with bit 2, a DR/TUN FIN_WAIT) connection not
- *    controlled by a template expires it and is scheduled anew;
+ *  - conn_reuse_mode: a SYN that hits a TIME_WAIT or CLOSE (or, with bit 2, a DR/TUN FIN_WAIT)
+ *    connection not controlled by a template expires it and is scheduled anew;
  *  - path MTU: a DF packet (any IPv6 packet) larger than the route MTU (minus tunnel overhead) gets
  *    ICMP frag-needed / packet-too-big and is dropped; GSO super-frames are measured by their largest
  *    segment.
@@ -88,6 +88,7 @@ import {
   NEW_CONN_TIMEOUT_MS,
   TCP_S_FIN_WAIT,
   TCP_S_TIME_WAIT,
+  TCP_S_CLOSE,
   Timeouts,
   otherTouch,
   tcpStateTransition,
@@ -511,16 +512,23 @@ export class Engine {
     return ifindex;
   }
 
-  /** conn_reuse_mode (ipvs-reference §4.5): should this SYN replace the old connection? */
+  /**
+   * Should this SYN replace the old connection and be scheduled anew (ip_vs_in, Linux >= 5.9 with the
+   * 2021 fixes)? Never for a connection controlled by a template. Otherwise yes when expire_nodest_conn
+   * is set and its destination has weight 0 (whatever conn_reuse_mode), or when conn_reuse_mode is on
+   * and the old connection is over: TIME_WAIT, CLOSE (it ended with a RST), or with bit 2 a DR/TUN
+   * FIN_WAIT (ipvs-reference §4.5).
+   */
   private reuseExpected(h: number): boolean {
-    const mode = this.sysctl.connReuseMode;
-    if (mode === 0) return false;
     const v = this.v;
     if ((v.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) return false;
     const conns = this.conns;
     if (conns.control[h]! >= 0) return false;
+    if (this.sysctl.expireNodestConn && this.quiesced(conns.destId[h]!)) return true;
+    const mode = this.sysctl.connReuseMode;
+    if (mode === 0) return false;
     const st = conns.state[h]!;
-    if (st === TCP_S_TIME_WAIT) return true;
+    if (st === TCP_S_TIME_WAIT || st === TCP_S_CLOSE) return true;
     return (mode & 2) !== 0 && st === TCP_S_FIN_WAIT && (conns.flags[h]! & CONN_F_NOOUTPUT) !== 0;
   }
 

@@ -355,6 +355,49 @@ test('conn_reuse_mode 1: a SYN hitting TIME_WAIT expires the old conn and is res
   assert.equal(stateName(m0.t.d.conns, connOf(m0.t, c, 4000)), 'SYN_RECV');
 });
 
+test('conn_reuse_mode 1: a SYN hitting a connection ended by a RST (CLOSE) is rescheduled; mode 0 reuses it', () => {
+  const c = '100.64.10.2';
+  for (const mode of [1, 0]) {
+    const { t } = setup({}, [{}, {}, {}], { connReuseMode: mode });
+    const open = send(
+      t,
+      1000,
+      [1, cTcp(c, 4100, SYN)],
+      [2, sTcp(RS4[0], 8080, c, 4100, { flags: TCP_SYN | TCP_ACK })],
+      [1, cTcp(c, 4100, ACK)],
+      [1, cTcp(c, 4100, { flags: TCP_RST })],
+    );
+    assert.equal(open.length, 4, JSON.stringify(drops(t)));
+    assert.equal(stateName(t.d.conns, connOf(t, c, 4100)), 'CLOSE');
+    const again = send(t, 2000, [1, cTcp(c, 4100, SYN)])[0]!;
+    assert.equal(again.dst, mode === 1 ? RS4[1] : RS4[0], `mode ${mode}`);
+    t.run(2200);
+    assert.equal(t.d.conns.count, 1, `mode ${mode}: one conn for the port`);
+    assert.equal(stateName(t.d.conns, connOf(t, c, 4100)), 'SYN_RECV');
+    checkTable(t.d);
+  }
+});
+
+test('expire_nodest_conn: a SYN hitting a live connection to a weight-0 dest is rescheduled, whatever conn_reuse_mode', () => {
+  const c = '100.64.10.3';
+  for (const [nodest, mode] of [
+    [true, 0],
+    [true, 1],
+    [false, 1],
+  ] as const) {
+    const { t } = setup({}, [{}, {}, {}], { expireNodestConn: nodest, connReuseMode: mode });
+    send(t, 1000, [1, cTcp(c, 4200, SYN)], [1, cTcp(c, 4200, ACK)]);
+    t.d.services.editDest(K4, { addr: w(RS4[0]), port: 8080, fwd: FWD_MASQ, weight: 0 });
+    const again = send(t, 2000, [1, cTcp(c, 4200, SYN)])[0]!;
+    const label = `expire_nodest_conn=${nodest} conn_reuse_mode=${mode}`;
+    // quiesced, not deleted: without expire_nodest_conn the connection's packets still reach it
+    assert.equal(again.dst, nodest ? RS4[1] : RS4[0], label);
+    t.run(2200);
+    assert.equal(t.d.conns.count, 1, label);
+    checkTable(t.d);
+  }
+});
+
 // ------------------------------------------------------------------ deleted destinations
 
 test('deleted dest: packets of its conns dropped (DestUnavailable); expire_nodest_conn expires and reschedules', () => {
