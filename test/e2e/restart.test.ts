@@ -226,8 +226,9 @@ function natLab(
   lab: Lab,
   tag: number,
   opts: { fullnat?: boolean } = {},
-): { c: Netns; d: Netns; vip: string; setup: string[] } {
+): { c: Netns; d: Netns; vip: string; setup: string[]; servers: Netns[] } {
   const front = `10.${tag}.0`;
+  const servers: Netns[] = [];
   const c = lab.ns('c');
   const d = lab.ns('d');
   lab.veth(c, 'eth0', d, 'eth0');
@@ -244,6 +245,7 @@ function natLab(
   const cmds = [`-A -t ${vip}:80 -s rr${pool}`, `-A -t ${vip}:9000 -s rr${pool}`];
   for (let k = 1; k <= 3; k++) {
     const r = lab.ns(`r${k}`);
+    servers.push(r);
     const back = `172.${tag - 60}.${k}`;
     lab.veth(d, `eth${k}`, r, 'eth0');
     d.sh(`ip link set eth${k} up; ip addr add ${back}.1/24 dev eth${k}`);
@@ -259,7 +261,21 @@ function natLab(
       "nft add set inet rstwatch from '{ type ipv4_addr . inet_service . inet_service; flags dynamic; }'; " +
       "nft add rule inet rstwatch in 'tcp flags & rst != 0 counter add @from { ip saddr . tcp sport . tcp dport }'",
   );
-  return { c, d, vip, setup: cmds };
+  return { c, d, vip, setup: cmds, servers };
+}
+
+/** TCP OutRsts (RSTs its stack sent) of each namespace, by name. */
+function outRsts(nss: readonly Netns[]): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const ns of nss) {
+    const tcp = ns
+      .sh('cat /proc/net/snmp')
+      .split('\n')
+      .filter((l) => l.startsWith('Tcp:'))
+      .map((l) => l.split(/\s+/));
+    r[ns.name] = Number(tcp[1]![tcp[0]!.indexOf('OutRsts')]);
+  }
+  return r;
 }
 
 function rstSeen(c: Netns): number {
@@ -282,10 +298,12 @@ async function underLoad(
   d: Netns,
   vip: string,
   disrupt: () => Promise<string>,
+  servers: readonly Netns[] = [],
 ): Promise<string> {
   const seconds = 12;
   const script = lab.file('streams.mjs');
   fs.writeFileSync(script, STREAM_CLIENT);
+  const sendersAtStart = outRsts([d, ...servers]);
   const streams = collect(c.spawn(`node ${script} ${vip} 9000 ${STREAMS} ${seconds}`));
   const wrkKa = collect(c.spawn(`wrk -t1 -c6 -d${seconds}s --timeout 10s http://${vip}/`));
   const wrkClose = collect(
@@ -294,9 +312,12 @@ async function underLoad(
   await sleep(3500);
   const connsBefore = d.sh('ipvsadm -L -n -c').split('\n').length - 3;
   const rstBefore = rstSeen(c);
+  // which stack sends a reset: the director's kernel (it has the VIP) or a real server's
+  const sendersBefore = outRsts([d, ...servers]);
   const info = await disrupt();
   await sleep(1500); // retransmissions of what the gap dropped have reached the new daemon
   const rstAfter = rstSeen(c);
+  const sendersAfter = outRsts([d, ...servers]);
   const [s, k, cl] = await Promise.all([streams, wrkKa, wrkClose]);
   const diag = (): string =>
     `${info}\nconnections before: ${connsBefore}\n${directorDiag(d)}\n` +
@@ -328,10 +349,17 @@ async function underLoad(
   if (rstAfter !== rstBefore)
     problems.push(
       `${rstAfter - rstBefore} RSTs seen by the client during the restart ` +
-        `(${rstBefore} before it, ${rst} at the end), from ${rstFrom(c)}`,
+        `(${rstBefore} before it, ${rst} at the end), from ${rstFrom(c)}; RSTs sent in that window ` +
+        `by namespace: ${JSON.stringify(Object.fromEntries(Object.entries(sendersAfter).map(([k, v]) => [k, v - sendersBefore[k]!])))}`,
     );
   if (problems.length > 0) assert.fail(`${problems.join('\n')}\n${diag()}`);
-  const stray = rst > 0 ? `; ${rst} RST outside the restart (${rstBefore} before it) from ${rstFrom(c)}` : '';
+  const sendersAtEnd = outRsts([d, ...servers]);
+  const sent = Object.entries(sendersAtEnd).map(([k, v]) => `${k} ${v - sendersAtStart[k]!}`);
+  const stray =
+    rst > 0
+      ? `; ${rst} RST outside the restart (${rstBefore} before it) from ${rstFrom(c)}; RSTs sent by namespace ` +
+        `over the whole run: ${sent.join(', ')}`
+      : '';
   return `${info}${stray}; keep-alive ${ka.requests} requests, close ${close.requests} requests, ${STREAMS} streams intact`;
 }
 
@@ -341,15 +369,22 @@ test(
   async (t) => {
     const lab = new Lab('rstb');
     try {
-      const { c, d, vip, setup } = natLab(lab, 94);
+      const { c, d, vip, setup, servers } = natLab(lab, 94);
       d.sh('ipvsadm -R', { input: setup.join('\n') });
       expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
       const oldPid = daemonPid(d);
-      const summary = await underLoad(lab, c, d, vip, async () => {
-        const out = await collect(d.spawn('lvsd restart'));
-        expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
-        return out.out.trim();
-      });
+      const summary = await underLoad(
+        lab,
+        c,
+        d,
+        vip,
+        async () => {
+          const out = await collect(d.spawn('lvsd restart'));
+          expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
+          return out.out.trim();
+        },
+        servers,
+      );
       const st = JSON.parse(d.sh('lvsd status --json')) as {
         pid: number;
         restart: { handover: { connections: number; gapMs: number; droppedInGap: number } };
@@ -370,14 +405,21 @@ test(
   async (t) => {
     const lab = new Lab('rstd');
     try {
-      const { c, d, vip, setup } = natLab(lab, 95, { fullnat: true });
+      const { c, d, vip, setup, servers } = natLab(lab, 95, { fullnat: true });
       d.sh('ipvsadm -R', { input: setup.join('\n') });
       expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
-      const summary = await underLoad(lab, c, d, vip, async () => {
-        const out = await collect(d.spawn('lvsd restart'));
-        expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
-        return out.out.trim();
-      });
+      const summary = await underLoad(
+        lab,
+        c,
+        d,
+        vip,
+        async () => {
+          const out = await collect(d.spawn('lvsd restart'));
+          expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
+          return out.out.trim();
+        },
+        servers,
+      );
       const st = JSON.parse(d.sh('lvsd status --json')) as {
         restart: {
           handover: { connections: number; skipped: number; restore: { fullnat?: { created: number } } };
@@ -398,7 +440,7 @@ test(
   async (t) => {
     const lab = new Lab('rstc');
     try {
-      const { c, d, vip, setup } = natLab(lab, 95);
+      const { c, d, vip, setup, servers } = natLab(lab, 95);
       // the supervisor: what systemd does with RestartForceExitStatus=75 and RestartSec=0
       const exits = lab.file('exits');
       const log = lab.file('lvsd.log');
@@ -407,17 +449,24 @@ test(
       d.sh('ipvsadm -R', { input: setup.join('\n') });
       expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
       const oldPid = daemonPid(d);
-      const summary = await underLoad(lab, c, d, vip, async () => {
-        process.kill(oldPid, 'SIGUSR2');
-        await until('old daemon gone', () => !alive(oldPid));
-        await until('successor serving', () => d.run('lvsd status').status === 0, 30000);
-        const st = JSON.parse(d.sh('lvsd status --json')) as {
-          restart: { handover: { connections: number; gapMs: number; droppedInGap: number } | null };
-        };
-        const h = st.restart.handover;
-        assert.ok(h, `no hand-over taken\n${fs.readFileSync(log, 'utf8')}`);
-        return `SIGUSR2: ${h.connections} connections handed over, gap ${h.gapMs} ms, ${h.droppedInGap} packets dropped in the gap`;
-      });
+      const summary = await underLoad(
+        lab,
+        c,
+        d,
+        vip,
+        async () => {
+          process.kill(oldPid, 'SIGUSR2');
+          await until('old daemon gone', () => !alive(oldPid));
+          await until('successor serving', () => d.run('lvsd status').status === 0, 30000);
+          const st = JSON.parse(d.sh('lvsd status --json')) as {
+            restart: { handover: { connections: number; gapMs: number; droppedInGap: number } | null };
+          };
+          const h = st.restart.handover;
+          assert.ok(h, `no hand-over taken\n${fs.readFileSync(log, 'utf8')}`);
+          return `SIGUSR2: ${h.connections} connections handed over, gap ${h.gapMs} ms, ${h.droppedInGap} packets dropped in the gap`;
+        },
+        servers,
+      );
       assert.equal(fs.readFileSync(exits, 'utf8'), '75\n', 'the old daemon exited with 75');
       assert.notEqual(daemonPid(d), oldPid);
       t.diagnostic(summary);
