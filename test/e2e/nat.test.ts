@@ -68,8 +68,20 @@ function snmp(ns: Netns): Record<string, number> {
   return Object.fromEntries(ip[0]!.map((k, i) => [k, Number(ip[1]![i])]));
 }
 
+/** Every namespace of the topology, for the RST counters in diag(). */
+const everyNs: Netns[] = [];
+
 function diag(): string {
-  return director.run('ipvsadm -L -n --stats; ipvsadm -L -n -c; lvsd status').stdout;
+  // cumulative Tcp OutRsts per namespace: who reset a connection that a test saw fail
+  const rsts = everyNs.map((ns) => {
+    const tcp = ns
+      .sh('cat /proc/net/snmp')
+      .split('\n')
+      .filter((l) => l.startsWith('Tcp:'))
+      .map((l) => l.split(/\s+/));
+    return `${ns.name} ${tcp[1]![tcp[0]!.indexOf('OutRsts')]}`;
+  });
+  return `${director.run('ipvsadm -L -n --stats; ipvsadm -L -n -c; lvsd status').stdout}\nTcp OutRsts: ${rsts.join(', ')}`;
 }
 
 /** Replace the table with one service on VIP:80 (NAT to each RS's port 80). */
@@ -269,6 +281,7 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     client = lab.ns('cl');
     director = lab.ns('dir');
     const sw = lab.ns('sw');
+    everyNs.push(client, director);
     sw.sh('ip link add br0 type bridge; ip link set br0 up');
     lab.veth(client, 'eth0', director, 'eth0');
     lab.veth(director, 'eth1', sw, 'p0');
@@ -294,6 +307,7 @@ describe('NAT with three nginx real servers', { skip: skip ?? false, timeout: 30
     );
     for (const [i, rs] of RS.entries()) {
       const ns = lab.ns(`r${i + 1}`);
+      everyNs.push(ns);
       lab.veth(ns, 'eth0', sw, `p${i + 1}`);
       sw.sh(`ip link set p${i + 1} master br0; ip link set p${i + 1} up`);
       ns.sh(`ip link set eth0 up; ip addr add ${rs}/24 dev eth0; ip route add default via 172.31.0.1`);
