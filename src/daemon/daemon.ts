@@ -182,6 +182,8 @@ export class Daemon {
   private offloadTimer: NodeJS.Timeout | null = null;
   /** consecutive install transactions the kernel refused */
   private offloadRefusals = 0;
+  /** called after every network change the mirror reports (localAddresses() may differ) */
+  private readonly netListeners = new Set<() => void>();
   /** process exit status the daemon asks for (HANDOVER_EXIT_STATUS after a SIGUSR2 hand-over) */
   exitCode = 0;
   readonly log: Logger;
@@ -528,7 +530,32 @@ export class Daemon {
     }
   }
 
+  /** Every address configured in this namespace now (the mirror's view); null without a mirror. */
+  localAddresses(): string[] | null {
+    const net = this.parts.net;
+    if (!net) return null;
+    const l = net.local();
+    const v4 = (a: string | number): string =>
+      typeof a === 'string' ? a : [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+    const v6 = (a: string | ArrayLike<number>): string =>
+      typeof a === 'string' ? a : formatAddress(6, Uint32Array.from(a));
+    return [...(l.addrs4 ?? []).map(v4), ...(l.addrs6 ?? []).map(v6)];
+  }
+
+  /** Run `fn` after every network change (links, addresses, routes, neighbours); returns the unsubscribe. */
+  onNetworkChange(fn: () => void): () => void {
+    this.netListeners.add(fn);
+    return () => this.netListeners.delete(fn);
+  }
+
   private onNetChange(): void {
+    for (const fn of this.netListeners) {
+      try {
+        fn();
+      } catch (e) {
+        this.log.warn('network change listener failed', { error: String(e) });
+      }
+    }
     this.netSync = this.netSync
       .then(() => this.pushNet())
       .catch((e: unknown) => this.log.warn('network update failed', { error: String(e) }));

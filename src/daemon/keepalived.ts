@@ -42,6 +42,16 @@ export interface HealthLike {
   /** stop checking (omega: notify_down / quorum_down, except when handing over to a successor) */
   stop(opts?: { handover?: boolean }): Promise<void>;
   status(): unknown;
+  /** ha_suspend: the addresses configured in this namespace (now, and after every change) */
+  setLocalAddresses?(addrs: Iterable<string>): void;
+}
+
+/** The namespace's addresses as the daemon's network mirror sees them (ha_suspend). */
+export interface LocalAddressSource {
+  /** every address configured now; null = unknown (no mirror) */
+  list(): string[] | null;
+  /** call `fn` after network changes (addresses among them); returns the unsubscribe */
+  onChange(fn: () => void): () => void;
 }
 
 export type HealthLog = (level: string, msg: string, fields?: Record<string, unknown>) => void;
@@ -52,6 +62,8 @@ export interface KeepalivedDeps {
   createHealth(actions: IpvsActions, log: HealthLog): HealthLike;
   /** VRRP for the file's vrrp_instance blocks (src/vrrp); absent = lvsd cannot run VRRP here */
   createVrrp?(c: KeepalivedConfig): VrrpLike;
+  /** local addresses for ha_suspend; absent = unknown (ha_suspend virtual servers always checked) */
+  localAddresses?: LocalAddressSource;
 }
 
 /** What the runtime needs of a VrrpManager. */
@@ -269,6 +281,8 @@ export class KeepalivedRuntime {
   private loadedAt: string | null = null;
   private lastReload: (ReloadResult & { at: string }) | null = null;
   private started = false;
+  /** unsubscribes the health checker from local address changes */
+  private unwatchLocal: (() => void) | null = null;
 
   constructor(
     private readonly opts: KeepalivedOptions,
@@ -372,6 +386,7 @@ export class KeepalivedRuntime {
     this.health = this.deps.createHealth(this.actions(), (level, msg, fields) =>
       this.log.log(levelOf(level), msg, fields),
     );
+    this.watchLocalAddresses(this.health);
     await this.deferred(
       'initial destinations',
       () => this.health!.start(c),
@@ -407,6 +422,27 @@ export class KeepalivedRuntime {
       file: this.opts.file,
       virtualServers: c.virtualServers.length,
       services: wanted.size,
+    });
+  }
+
+  /**
+   * ha_suspend: give the health checker the namespace's addresses before it starts (a VS whose VIP
+   * is absent starts suspended) and after every network change (VRRP or `ip addr` moving a VIP).
+   */
+  private watchLocalAddresses(health: HealthLike): void {
+    const src = this.deps.localAddresses;
+    if (!src || !health.setLocalAddresses) return;
+    const push = (): void => {
+      const l = src.list();
+      if (l) health.setLocalAddresses!(l);
+    };
+    push();
+    this.unwatchLocal = src.onChange(() => {
+      try {
+        push();
+      } catch (e) {
+        this.log.warn('ha_suspend: local address update failed', { error: String(e) });
+      }
     });
   }
 
@@ -586,6 +622,8 @@ export class KeepalivedRuntime {
   async stop(opts: { handover?: boolean } = {}): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.unwatchLocal?.();
+    this.unwatchLocal = null;
     await this.reloading;
     if (opts.handover) {
       // a successor takes table and connections over: nothing of them is undone here. VRRP keeps

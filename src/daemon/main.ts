@@ -523,6 +523,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
       m.onVipChange((instance, vips, held) => logger.info('VRRP addresses', { instance, vips, held }));
       return m;
     };
+    // ha_suspend follows the namespace's addresses as the network mirror sees them
+    deps.localAddresses = {
+      list: () => daemon.localAddresses(),
+      onChange: (fn) => daemon.onNetworkChange(fn),
+    };
     const file = path.resolve(p.file);
     runtime = new KeepalivedRuntime(
       {

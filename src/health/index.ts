@@ -13,6 +13,10 @@
  *   the sorry server leaves before the real servers return. `installed` is this manager's own view,
  *   so a destination deleted by hand is never re-added by a reload (keepalived #1018, #1877).
  * - Checks are bounded by maxConcurrent in-flight probes; due checks beyond that wait in FIFO order.
+ * - ha_suspend (keepalived-reference.md §1, LVS table): a virtual server with it is checked only
+ *   while its virtual address is configured in this namespace. The owner feeds the addresses in
+ *   (setLocalAddresses; no netlink here); while suspended no check of the VS is scheduled, queued
+ *   or launched and its destinations stay as they are.
  */
 import { spawn } from 'node:child_process';
 import type { Checker, KeepalivedConfig, RealServer, ScriptSpec, VirtualServer } from '../config/model.js';
@@ -22,6 +26,7 @@ import { formatTarget } from './checkers/util.js';
 import { Scheduler, realClock, type ScheduledTask } from './scheduler.js';
 import { scriptSpawnIds } from './scripts.js';
 import { probeThreadEnabled } from './checkers/stream-prober.js';
+import { formatAddress, parseAddress } from '../packet/addr.js';
 import type {
   CheckResult,
   CheckerStatus,
@@ -57,6 +62,11 @@ export interface HealthManagerOptions {
   probeFactory?: ProbeFactory;
   /** uniform [0,1) for the warmup delay; default Math.random */
   random?: () => number;
+  /**
+   * Addresses configured in this network namespace now (ha_suspend); later changes go through
+   * setLocalAddresses. Absent and never set: unknown, and ha_suspend virtual servers are always checked.
+   */
+  localAddresses?: Iterable<string>;
 }
 
 interface CheckerRt {
@@ -106,6 +116,8 @@ interface VsRt {
   chain: Promise<void>;
   syncQueued: boolean;
   removed: boolean;
+  /** ha_suspend and the VIP is not local: no check of this VS is scheduled or launched */
+  suspended: boolean;
 }
 
 export function destKey(d: { address: string; port: number }): string {
@@ -122,6 +134,12 @@ function destOf(d: DestTarget): DestTarget {
 
 function sameDest(a: DestTarget, b: DestTarget): boolean {
   return JSON.stringify(destOf(a)) === JSON.stringify(destOf(b));
+}
+
+/** Canonical text of an IP address (so "fd00::0:1" and "fd00::1" compare equal); unparsable: as is. */
+function canonicalAddress(a: string): string {
+  const p = parseAddress(a);
+  return p ? formatAddress(p.af, p.words) : a;
 }
 
 /** Identity of a checker across a reload: position, kind and every option but the source location. */
@@ -184,6 +202,8 @@ export class HealthManager {
   private readonly waiting: CheckerRt[] = [];
   private readonly inFlightDone = new Set<Promise<void>>();
   private pumpScheduled = false;
+  /** canonical local addresses for ha_suspend; null = unknown (never suspend) */
+  private local: Set<string> | null = null;
 
   constructor(opts: HealthManagerOptions) {
     this.actions = opts.actions;
@@ -194,6 +214,23 @@ export class HealthManager {
     this.probeFactory = opts.probeFactory ?? createProbe;
     this.random = opts.random ?? Math.random;
     this.sched = new Scheduler(this.clock);
+    if (opts.localAddresses) this.local = new Set([...opts.localAddresses].map(canonicalAddress));
+  }
+
+  /**
+   * The addresses configured in this network namespace changed (or are known for the first time):
+   * ha_suspend virtual servers whose VIP left are suspended (pending checks cancelled, checks in
+   * flight aborted and their results ignored), those whose VIP arrived resume with a check at once.
+   * Destinations are not touched either way. Cheap when nothing relevant changed.
+   */
+  setLocalAddresses(addrs: Iterable<string>): void {
+    const next = new Set<string>();
+    for (const a of addrs) next.add(canonicalAddress(a));
+    const prev = this.local;
+    if (prev && prev.size === next.size && [...next].every((a) => prev.has(a))) return;
+    this.local = next;
+    if (!this.running) return;
+    for (const vs of this.vss.values()) this.applySuspension(vs);
   }
 
   /**
@@ -278,6 +315,8 @@ export class HealthManager {
       for (const rs of vs.rs.values()) for (const c of rs.checkers) this.dropChecker(c);
     }
     this.vss = next;
+    // before scheduling the fresh checkers: a VS that is suspended now does not schedule them
+    for (const vs of this.vss.values()) this.applySuspension(vs);
     const syncs: Promise<void>[] = [];
     for (const vs of this.vss.values()) {
       for (const rs of vs.rs.values()) this.refreshRs(rs, true);
@@ -365,6 +404,7 @@ export class HealthManager {
         quorumUp: vs.quorumUp,
         weightSum: this.weightSum(vs),
         sorryActive: this.sorryActive(vs),
+        suspended: vs.suspended,
         realServers,
       });
     }
@@ -388,16 +428,17 @@ export class HealthManager {
       chain: Promise.resolve(),
       syncQueued: false,
       removed: false,
+      suspended: false,
     };
-    if (cfg.haSuspend) {
+    if (cfg.haSuspend && this.local === null) {
       this.log(
         'warn',
-        `VS ${cfg.name}: ha_suspend is not implemented by lvsd - checks run whether or not this director holds the VIP`,
-        {
-          vs: cfg.name,
-        },
+        `VS ${cfg.name}: ha_suspend: this director's local addresses are unknown - checks always run`,
+        { vs: cfg.name },
       );
     }
+    // no checker exists yet: this only sets the flag (and logs), scheduleFirst honours it
+    this.applySuspension(vs);
     for (const rsCfg of cfg.realServers) vs.rs.set(destKey(rsCfg), this.newRs(vs, rsCfg));
     // set_quorum_states(): the startup state has no hysteresis band below it.
     vs.quorumUp = this.weightSum(vs) >= cfg.quorum + cfg.hysteresis;
@@ -473,11 +514,60 @@ export class HealthManager {
     c.running?.abort();
   }
 
+  // ---- ha_suspend ---------------------------------------------------------------------------
+
+  /**
+   * The addresses whose presence keeps `cfg` checked: its VIP, or every address of its
+   * virtual_server_group (checked while any of them is local). fwmark: none (never suspended; the
+   * config normalizer already clears ha_suspend there).
+   */
+  private vipsOf(cfg: VirtualServer): string[] {
+    const t = cfg.target;
+    if (t.type === 'ip') return [t.address];
+    if (t.type === 'fwmark') return [];
+    const g = this.config?.virtualServerGroups.find((x) => x.name === t.group);
+    return g ? g.addresses.map((a) => a.address) : [];
+  }
+
+  /** Bring vs.suspended in line with its config and the local addresses; log each transition once. */
+  private applySuspension(vs: VsRt): void {
+    const cfg = vs.cfg;
+    const vips = this.vipsOf(cfg);
+    const local = this.local;
+    const suspend =
+      cfg.haSuspend && local !== null && vips.length > 0 && !vips.some((a) => local.has(canonicalAddress(a)));
+    if (suspend === vs.suspended) return;
+    vs.suspended = suspend;
+    const vip = vips.join(', ');
+    if (suspend) {
+      this.log('info', `VS ${cfg.name}: VIP ${vip} is not local, health checks suspended (ha_suspend)`, {
+        vs: cfg.name,
+      });
+      for (const rs of vs.rs.values()) {
+        for (const c of rs.checkers) {
+          this.sched.cancel(c.task);
+          c.task = null;
+          c.running?.abort();
+        }
+      }
+      return;
+    }
+    this.log(
+      'info',
+      cfg.haSuspend
+        ? `VS ${cfg.name}: VIP ${vip} is local, health checks resumed (ha_suspend)`
+        : `VS ${cfg.name}: ha_suspend is off now, health checks resumed`,
+      { vs: cfg.name },
+    );
+    // the first check at once; from there the normal schedule (the state machine is unchanged)
+    for (const rs of vs.rs.values()) for (const c of rs.checkers) if (!c.removed) this.scheduleIn(c, 0);
+  }
+
   // ---- scheduling ---------------------------------------------------------------------------
 
   private scheduleFirst(checkers: CheckerRt[]): void {
     for (const c of checkers) {
-      if (c.removed) continue;
+      if (c.removed || c.rs.vs.suspended) continue;
       const warmup = c.cfg.kind === 'FILE_CHECK' ? 0 : c.cfg.warmup;
       this.scheduleIn(c, warmup > 0 ? this.random() * warmup * 1000 : 0);
     }
@@ -496,7 +586,7 @@ export class HealthManager {
    * continue after setImmediate), so a burst of due checks never holds the event loop for long.
    */
   private due(c: CheckerRt): void {
-    if (c.removed || !this.running) return;
+    if (c.removed || !this.running || c.rs.vs.suspended) return;
     if (!c.queued) {
       c.queued = true;
       this.waiting.push(c);
@@ -518,7 +608,7 @@ export class HealthManager {
       }
       const c = this.waiting.shift()!;
       c.queued = false;
-      if (c.removed) continue;
+      if (c.removed || c.rs.vs.suspended) continue;
       this.launch(c);
       launched++;
     }
@@ -537,8 +627,10 @@ export class HealthManager {
         latencyMs: 0,
       }))
       .then((res) => {
-        c.running = null;
-        if (!c.removed && this.running) this.onResult(c, res);
+        // an aborted attempt (ha_suspend, reload, stop) says nothing about the server; a newer
+        // attempt may already run when this one settles (suspended, then resumed)
+        if (c.running === ac) c.running = null;
+        if (!ac.signal.aborted && !c.removed && this.running) this.onResult(c, res);
       })
       .finally(() => {
         this.inFlight--;

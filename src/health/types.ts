@@ -95,6 +95,8 @@ export interface VirtualServerStatus {
   weightSum: number;
   /** the sorry server is in the table with weight 1 (quorum lost) */
   sorryActive: boolean;
+  /** ha_suspend and the VIP is not local: no checks run */
+  suspended: boolean;
   realServers: RealServerStatus[];
 }
 

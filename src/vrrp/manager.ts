@@ -14,6 +14,8 @@
  * overtakes the remove before it; onVipChange callbacks fire after the kernel has the change.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { KeepalivedConfig, ScriptSpec, VrrpAddress, VrrpInstance } from '../config/model.js';
 import { LvsError } from '../errors.js';
 import { native, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, RTMGRP_LINK } from '../io/native.js';
@@ -92,6 +94,8 @@ export interface VrrpManagerDeps {
    * first packets a client sends after the announcement are not answered by the kernel with resets.
    */
   afterVipsAdded?: (instance: string, addresses: string[]) => Promise<void>;
+  /** why a notify program cannot run (null: it can); default scriptProblem (the file system) */
+  scriptProblem?: (cmd: string) => string | null;
 }
 
 /** Default executor: spawn argv (no shell), SIGTERM at the timeout, SIGKILL 2 s later. */
@@ -116,6 +120,73 @@ export const spawnExecutor: ScriptExecutor = (argv, timeoutMs) =>
     child.on('error', () => finish(-1));
     child.on('exit', (code) => finish(code ?? -1));
   });
+
+/**
+ * Why the program `cmd` (argv[0] of a notify script) cannot be run now, or null when it can: a path
+ * is checked as is, a bare name on PATH as spawn() resolves it (execvp(3)).
+ */
+export function scriptProblem(cmd: string): string | null {
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : (process.env.PATH ?? '')
+        .split(':')
+        .filter((d) => d !== '')
+        .map((d) => path.join(d, cmd));
+  let problem = cmd.includes('/') ? 'does not exist' : 'is not found on PATH';
+  for (const c of candidates) {
+    try {
+      if (!fs.statSync(c).isFile()) {
+        problem = 'is not a regular file';
+        continue;
+      }
+      fs.accessSync(c, fs.constants.X_OK);
+      return null;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') problem = 'is not executable';
+    }
+  }
+  return problem;
+}
+
+/**
+ * Runs notify / notify_master / notify_backup / notify_fault / notify_stop scripts. A script that
+ * is missing or not executable is skipped with one warning per program path (not one per state
+ * transition, which floods the log of a flapping instance); it is looked for again on every
+ * transition, so it runs as soon as it is installed.
+ */
+export class NotifyScripts {
+  /** programs already reported as unusable */
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly exec: ScriptExecutor,
+    private readonly log: VrrpLogger,
+    private readonly problemOf: (cmd: string) => string | null = scriptProblem,
+  ) {}
+
+  run(spec: ScriptSpec, extra: string[]): void {
+    const cmd = spec.argv[0];
+    if (cmd === undefined) return;
+    const problem = this.problemOf(cmd);
+    if (problem !== null) {
+      if (!this.reported.has(cmd)) {
+        this.reported.add(cmd);
+        this.log(
+          'warn',
+          `notify script ${cmd} ${problem}: not run (reported once; it runs once it is there)`,
+        );
+      }
+      return;
+    }
+    const argv = [...spec.argv, ...extra];
+    this.exec(argv, 30000).then(
+      (code) => {
+        if (code !== 0) this.log('warn', `notify script ${argv.join(' ')} exited ${code}`);
+      },
+      () => undefined,
+    );
+  }
+}
 
 interface Runtime {
   cfg: VrrpInstance;
@@ -150,6 +221,7 @@ export class VrrpManager {
   private readonly ip: (args: string[]) => Promise<string>;
   private readonly interfacesOf: () => Map<string, InterfaceInfo>;
   private readonly exec: ScriptExecutor;
+  private readonly notifyScripts: NotifyScripts;
   private readonly watchLinks: boolean;
   private readonly afterVipsAdded: VrrpManagerDeps['afterVipsAdded'];
   private readonly runtimes: Runtime[] = [];
@@ -175,6 +247,7 @@ export class VrrpManager {
     this.ip = deps.ip ?? runIp;
     this.interfacesOf = deps.interfaces ?? readInterfaces;
     this.exec = deps.exec ?? spawnExecutor;
+    this.notifyScripts = new NotifyScripts(this.exec, this.log, deps.scriptProblem);
     this.watchLinks = deps.watchLinks ?? true;
     this.afterVipsAdded = deps.afterVipsAdded;
   }
@@ -621,12 +694,6 @@ export class VrrpManager {
   }
 
   private runNotify(spec: ScriptSpec, extra: string[]): void {
-    const argv = [...spec.argv, ...extra];
-    this.exec(argv, 30000).then(
-      (code) => {
-        if (code !== 0) this.log('warn', `notify script ${argv.join(' ')} exited ${code}`);
-      },
-      () => undefined,
-    );
+    this.notifyScripts.run(spec, extra);
   }
 }
