@@ -184,6 +184,8 @@ export class Daemon {
   private offloadRefusals = 0;
   /** called after every network change the mirror reports (localAddresses() may differ) */
   private readonly netListeners = new Set<() => void>();
+  /** canonical addresses VRRP is adding: steered as if local (expectLocalAddresses) */
+  private readonly expectedLocal = new Set<string>();
   /** process exit status the daemon asks for (HANDOVER_EXIT_STATUS after a SIGUSR2 hand-over) */
   exitCode = 0;
   readonly log: Logger;
@@ -505,6 +507,36 @@ export class Daemon {
   }
 
   /**
+   * Addresses about to be added (expected = true) count as local for steering from now on, and stop
+   * counting once removed (false); resolves when steering was brought up to date. VRRP calls it
+   * before it adds a VIP and after it removed one: the moment the kernel holds a VIP it answers for
+   * it (a peer director forwards the VIP's traffic to it as soon as the address exists), so its
+   * service traffic must already be steered, or the kernel resets every connection to those ports.
+   */
+  async expectLocalAddresses(addresses: string[], expected: boolean): Promise<void> {
+    for (const a of addresses) {
+      const p = parseAddress(a);
+      const key = p ? formatAddress(p.af, p.words) : a;
+      if (expected) this.expectedLocal.add(key);
+      else this.expectedLocal.delete(key);
+    }
+    this.netSync = this.netSync
+      .then(() => this.pushNet())
+      .catch((e: unknown) => this.log.warn('network update failed', { error: String(e) }));
+    await this.netSync;
+  }
+
+  /** The mirror's local addresses plus those VRRP is about to add (expectLocalAddresses). */
+  private steeringLocal(l: LocalAddresses): LocalAddresses {
+    if (this.expectedLocal.size === 0) return l;
+    // duplicates are harmless: deriveSteering canonicalises and de-duplicates the list
+    const v4: (string | number)[] = [...(l.addrs4 ?? [])];
+    const v6: (string | ArrayLike<number>)[] = [...(l.addrs6 ?? [])];
+    for (const a of this.expectedLocal) (a.includes(':') ? v6 : v4).push(a);
+    return { addrs4: v4, addrs6: v6 };
+  }
+
+  /**
    * Resolve true once the network mirror has every address of `addresses` and the steering update
    * that followed it is applied (VRRP announces a VIP only then), or false after `timeoutMs`.
    */
@@ -579,7 +611,7 @@ export class Daemon {
       id: 0,
       model: net.model(),
       capture,
-      local: net.local(),
+      local: this.steeringLocal(net.local()),
     })) as SteeringSpec;
     // before steering has started (daemon start) the spec is installed by start()
     if (this.parts.steering && this.steeringUp) await this.applySpec(spec);

@@ -512,6 +512,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
     deps.createVrrp = (c) => {
       const m = new VrrpManager(c, {
         log: (level, message) => logger.log(level, message),
+        // steered before the kernel holds them, unsteered only after it let them go
+        beforeVipsAdded: (_instance, addresses) => daemon.expectLocalAddresses(addresses, true),
+        afterVipsRemoved: (_instance, addresses) => daemon.expectLocalAddresses(addresses, false),
         afterVipsAdded: async (instance, addresses) => {
           if (!(await daemon.waitLocalAddresses(addresses)))
             logger.warn('VRRP: steering did not take the new VIPs within 2 s; announcing anyway', {

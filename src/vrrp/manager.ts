@@ -94,6 +94,14 @@ export interface VrrpManagerDeps {
    * first packets a client sends after the announcement are not answered by the kernel with resets.
    */
   afterVipsAdded?: (instance: string, addresses: string[]) => Promise<void>;
+  /**
+   * Awaited before an instance's VIPs are added: the director steers their service traffic first.
+   * Once the kernel holds a VIP it answers for it at once (a peer director forwarding to it, a client
+   * resolving it again), and without steering it would reset every connection to the VIP's ports.
+   */
+  beforeVipsAdded?: (instance: string, addresses: string[]) => Promise<void>;
+  /** Awaited after an instance's VIPs were removed (undoes what beforeVipsAdded arranged). */
+  afterVipsRemoved?: (instance: string, addresses: string[]) => Promise<void>;
   /** why a notify program cannot run (null: it can); default scriptProblem (the file system) */
   scriptProblem?: (cmd: string) => string | null;
 }
@@ -224,6 +232,8 @@ export class VrrpManager {
   private readonly notifyScripts: NotifyScripts;
   private readonly watchLinks: boolean;
   private readonly afterVipsAdded: VrrpManagerDeps['afterVipsAdded'];
+  private readonly beforeVipsAdded: VrrpManagerDeps['beforeVipsAdded'];
+  private readonly afterVipsRemoved: VrrpManagerDeps['afterVipsRemoved'];
   private readonly runtimes: Runtime[] = [];
   private readonly receivers = new Map<string, VrrpReceiver>();
   private readonly senders = new Map<string, VrrpSender>();
@@ -250,6 +260,8 @@ export class VrrpManager {
     this.notifyScripts = new NotifyScripts(this.exec, this.log, deps.scriptProblem);
     this.watchLinks = deps.watchLinks ?? true;
     this.afterVipsAdded = deps.afterVipsAdded;
+    this.beforeVipsAdded = deps.beforeVipsAdded;
+    this.afterVipsRemoved = deps.afterVipsRemoved;
   }
 
   /** Called after the kernel gained (held = true) or lost an instance's virtual addresses. */
@@ -610,6 +622,8 @@ export class VrrpManager {
   }
 
   private async addAddresses(rt: Runtime): Promise<void> {
+    const addresses = rt.vips.map((v) => v.address);
+    if (this.beforeVipsAdded) await this.beforeVipsAdded(rt.cfg.name, addresses);
     for (const v of rt.vips) {
       const args = ['addr', 'add', vipString(v), 'dev', v.dev ?? rt.ifname];
       if (v.broadcast) args.push('broadcast', v.broadcast);
@@ -625,11 +639,7 @@ export class VrrpManager {
       }
     }
     rt.held = true;
-    if (this.afterVipsAdded)
-      await this.afterVipsAdded(
-        rt.cfg.name,
-        rt.vips.map((v) => v.address),
-      );
+    if (this.afterVipsAdded) await this.afterVipsAdded(rt.cfg.name, addresses);
     this.log('info', `(${rt.cfg.name}) virtual addresses added: ${rt.vipStrings.join(' ')}`);
     this.emit(rt, true);
   }
@@ -645,6 +655,11 @@ export class VrrpManager {
     }
     const was = rt.held;
     rt.held = false;
+    if (this.afterVipsRemoved)
+      await this.afterVipsRemoved(
+        rt.cfg.name,
+        rt.vips.map((v) => v.address),
+      );
     if (!quiet || was) this.emit(rt, false);
   }
 
