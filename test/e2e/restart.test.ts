@@ -264,6 +264,13 @@ function natLab(
   return { c, d, vip, setup: cmds, servers };
 }
 
+/** `lvsd restart` in d; its summary line (asserts it succeeded). */
+async function lvsdRestart(d: Netns): Promise<string> {
+  const out = await collect(d.spawn('lvsd restart'));
+  expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
+  return out.out.trim();
+}
+
 /** TCP OutRsts (RSTs its stack sent) of each namespace, by name. */
 function outRsts(nss: readonly Netns[]): Record<string, number> {
   const r: Record<string, number> = {};
@@ -373,18 +380,7 @@ test(
       d.sh('ipvsadm -R', { input: setup.join('\n') });
       expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
       const oldPid = daemonPid(d);
-      const summary = await underLoad(
-        lab,
-        c,
-        d,
-        vip,
-        async () => {
-          const out = await collect(d.spawn('lvsd restart'));
-          expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
-          return out.out.trim();
-        },
-        servers,
-      );
+      const summary = await underLoad(lab, c, d, vip, () => lvsdRestart(d), servers);
       const st = JSON.parse(d.sh('lvsd status --json')) as {
         pid: number;
         restart: { handover: { connections: number; gapMs: number; droppedInGap: number } };
@@ -408,18 +404,7 @@ test(
       const { c, d, vip, setup, servers } = natLab(lab, 95, { fullnat: true });
       d.sh('ipvsadm -R', { input: setup.join('\n') });
       expectEqual(curlSplit(c, `http://${vip}/`, 3), { rs1: 1, rs2: 1, rs3: 1 }, () => directorDiag(d));
-      const summary = await underLoad(
-        lab,
-        c,
-        d,
-        vip,
-        async () => {
-          const out = await collect(d.spawn('lvsd restart'));
-          expectOk(out.code === 0, () => `lvsd restart: ${out.out}${out.err}\n${directorDiag(d)}`);
-          return out.out.trim();
-        },
-        servers,
-      );
+      const summary = await underLoad(lab, c, d, vip, () => lvsdRestart(d), servers);
       const st = JSON.parse(d.sh('lvsd status --json')) as {
         restart: {
           handover: { connections: number; skipped: number; restore: { fullnat?: { created: number } } };

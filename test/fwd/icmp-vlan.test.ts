@@ -8,10 +8,20 @@ import { eth, icmp4, icmp6, ipv4, ipv6, raw, tcp, udp, type L4 } from '../../src
 import { FWD_DROUTE, FWD_MASQ, FWD_TUNNEL, TUN_F_NOCSUM, TUN_IPIP } from '../../src/core/services.js';
 import { Drop } from '../../src/packet/drop-reasons.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_ACK, TCP_SYN } from '../../src/packet/view.js';
-import { describe, expectTunnel, makeFwdTopo, MAC, MAC6, one, run1, sameBytes, w } from '../helpers/fwd.js';
+import {
+  describe,
+  ETH0_VLAN100,
+  expectTunnel,
+  makeFwdTopo,
+  MAC,
+  MAC6,
+  one,
+  run1,
+  sameBytes,
+  w,
+} from '../helpers/fwd.js';
 import { ADDR, type Af, fromClient, fromRs, ip, PROTO, toClient, toRs } from '../helpers/pkts.js';
 import type { Topo } from '../helpers/topo.js';
-import { parseMac } from '../../src/packet/addr.js';
 
 const ipHl = (af: Af): number => (af === 4 ? 20 : 40);
 
@@ -278,14 +288,7 @@ for (const af of [4, 6] as const) {
 test('VLAN: a down sub-interface receives nothing; up again, it does', () => {
   const t = natTopo(4);
   const A = ADDR[4];
-  const sub = {
-    ifindex: 6,
-    name: 'eth0.100',
-    mac: parseMac(MAC.eth0)!,
-    mtu: 1500,
-    parentIfindex: 1,
-    vlanId: 100,
-  };
+  const sub = ETH0_VLAN100;
   const frame = (sport: number): Uint8Array =>
     fromClient(ip(4, { src: A.client, dst: A.vip }, tcp({ sport, dport: 80, flags: TCP_SYN })));
   t.d.net.setInterface({ ...sub, up: false });

@@ -23,6 +23,16 @@ export const MAC6 = {
   rsVlan: '02:00:00:00:20:02',
 } as const;
 
+/** eth0.100: the VLAN sub-interface clients may arrive tagged on (its address added by makeFwdTopo). */
+export const ETH0_VLAN100 = {
+  ifindex: 6,
+  name: 'eth0.100',
+  mac: parseMac(MAC.eth0)!,
+  mtu: 1500,
+  parentIfindex: 1,
+  vlanId: 100,
+} as const;
+
 export function makeFwdTopo(opts: DirectorOptions = {}): Topo {
   const t = makeTopo(opts);
   const net = t.d.net;
@@ -49,15 +59,7 @@ export function makeFwdTopo(opts: DirectorOptions = {}): Topo {
   });
   net.addRoute({ af: 4, dst: w('172.16.20.0'), prefixLen: 24, ifindex: 5 });
   net.setNeighbour(4, w('172.16.20.2'), 5, parseMac(MAC6.rsVlan)!);
-  net.setInterface({
-    ifindex: 6,
-    name: 'eth0.100',
-    mac: parseMac(MAC.eth0)!,
-    mtu: 1500,
-    parentIfindex: 1,
-    vlanId: 100,
-    addresses: [{ af: 4, words: w('10.100.0.1'), prefixLen: 24 }],
-  });
+  net.setInterface({ ...ETH0_VLAN100, addresses: [{ af: 4, words: w('10.100.0.1'), prefixLen: 24 }] });
   net.addRoute({ af: 4, dst: w('10.100.0.0'), prefixLen: 24, ifindex: 6 });
   return t;
 }
