@@ -16,9 +16,23 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KeepalivedConfig, ScriptSpec, VrrpAddress, VrrpInstance } from '../config/model.js';
+import type {
+  KeepalivedConfig,
+  ScriptSpec,
+  VrrpAddress,
+  VrrpInstance,
+  VrrpSyncGroup,
+} from '../config/model.js';
 import { LvsError } from '../errors.js';
-import { native, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, RTMGRP_LINK } from '../io/native.js';
+import {
+  native,
+  AF_NETLINK,
+  SOCK_RAW,
+  NETLINK_ROUTE,
+  RTMGRP_LINK,
+  RTMGRP_IPV4_IFADDR,
+  RTMGRP_IPV6_IFADDR,
+} from '../io/native.js';
 import {
   decodeAdvert,
   decodeIpv4Advert,
@@ -240,6 +254,14 @@ export class VrrpManager {
   private readonly announcers = new Map<string, Announcer>();
   private readonly trackers: ScriptTracker[] = [];
   private readonly groups: SyncGroup[] = [];
+  /**
+   * dynamic_interfaces: instances whose interface (or its address) is not there yet, by name. They
+   * report FAULT and are set up and started when a link or address change brings the interface; the
+   * members of a vrrp_sync_group wait and start together, so the group is built over all of them.
+   */
+  private readonly waiting = new Map<string, VrrpInstance>();
+  /** vrrp_script names that have a tracker */
+  private readonly trackedScripts = new Set<string>();
   private readonly listeners: VipChangeListener[] = [];
   /** drops that no instance could be blamed for (undecodable, unknown VRID) per "IF/family" */
   private readonly socketDrops = new Map<string, Partial<Record<VrrpDropReason, number>>>();
@@ -278,7 +300,8 @@ export class VrrpManager {
     const resume = opts.resumeMaster ?? new Set<string>();
     this.interfaces = this.interfacesOf();
     try {
-      for (const inst of this.config.vrrpInstances) this.setUp(inst);
+      this.collectWaiting();
+      for (const inst of this.config.vrrpInstances) if (!this.waiting.has(inst.name)) this.setUp(inst);
     } catch (e) {
       this.closeSockets();
       throw e;
@@ -289,7 +312,7 @@ export class VrrpManager {
     await Promise.all(
       this.runtimes.filter((rt) => !resume.has(rt.cfg.name)).map((rt) => this.removeAddresses(rt, true)),
     );
-    this.setUpGroups();
+    this.setUpGroups(this.config.vrrpSyncGroups.filter((g) => !g.instances.some((n) => this.waiting.has(n))));
     this.setUpScripts();
     if (this.watchLinks) this.openNetlink();
     for (const rt of this.runtimes) {
@@ -327,6 +350,29 @@ export class VrrpManager {
   }
 
   status(): VrrpStatus[] {
+    const waiting = [...this.waiting.values()].map((inst): VrrpStatus => ({
+      instance: inst.name,
+      interface: inst.interface ?? '',
+      vrid: inst.virtualRouterId,
+      version: inst.family === 6 ? 3 : inst.version,
+      family: inst.family,
+      state: 'FAULT',
+      priority: inst.priority,
+      effectivePriority: 0,
+      masterAddress: null,
+      vips: [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded].map(vipString),
+      vipsHeld: false,
+      advertsSent: 0,
+      advertsReceived: 0,
+      becameMaster: 0,
+      priorityZeroSent: 0,
+      priorityZeroReceived: 0,
+      drops: {},
+    }));
+    return [...this.statusOfRuntimes(), ...waiting];
+  }
+
+  private statusOfRuntimes(): VrrpStatus[] {
     return this.runtimes.map((rt) => {
       const m = rt.machine;
       return {
@@ -463,8 +509,81 @@ export class VrrpManager {
     return a;
   }
 
-  private setUpGroups(): void {
+  /**
+   * With dynamic_interfaces (global_defs), an instance whose interface is absent or has no usable
+   * source address waits instead of failing the start; without it that is an error, as keepalived's
+   * "Non-existent interface specified in configuration".
+   */
+  private collectWaiting(): void {
+    if (this.config.global.other['dynamic_interfaces'] === undefined) return;
+    const byName = new Map(this.config.vrrpInstances.map((i) => [i.name, i]));
+    // (an instance without an interface is a configuration error either way: setUp says so)
+    for (const inst of this.config.vrrpInstances)
+      if (inst.interface && !this.interfaceReady(inst)) this.waiting.set(inst.name, inst);
     for (const g of this.config.vrrpSyncGroups) {
+      if (!g.instances.some((n) => this.waiting.has(n))) continue;
+      for (const n of g.instances) {
+        const inst = byName.get(n);
+        if (inst) this.waiting.set(n, inst);
+      }
+    }
+    for (const inst of this.waiting.values())
+      this.log(
+        'warn',
+        `(${inst.name}) interface ${inst.interface} is not ready: the instance stays in FAULT until it is ` +
+          '(dynamic_interfaces)',
+      );
+  }
+
+  /** The instance's interface exists and has the source address setUp() needs. */
+  private interfaceReady(inst: VrrpInstance): boolean {
+    const info = inst.interface ? this.interfaces.get(inst.interface) : undefined;
+    if (!info) return false;
+    return Boolean(inst.unicastSrcIp ?? (inst.family === 4 ? info.primary4 : info.linkLocal6));
+  }
+
+  /**
+   * dynamic_interfaces: set up and start the waiting instances whose interface is ready now (a sync
+   * group's members only when all of them are), with their group and any vrrp_script they track.
+   */
+  private adoptWaiting(): void {
+    if (this.waiting.size === 0) return;
+    const ready = new Set(
+      [...this.waiting.values()].filter((i) => this.interfaceReady(i)).map((i) => i.name),
+    );
+    const groups = this.config.vrrpSyncGroups.filter((g) => g.instances.some((n) => ready.has(n)));
+    for (const g of groups)
+      if (!g.instances.every((n) => ready.has(n) || !this.waiting.has(n)))
+        for (const n of g.instances) ready.delete(n);
+    if (ready.size === 0) return;
+    const first = this.runtimes.length;
+    for (const name of ready) {
+      try {
+        this.setUp(this.waiting.get(name)!);
+        this.waiting.delete(name);
+      } catch (e) {
+        this.log('warn', `(${name}) ${(e as Error).message}; still waiting for its interface`);
+      }
+    }
+    const added = this.runtimes.slice(first);
+    if (added.length === 0) return;
+    const groupsBefore = this.groups.length;
+    this.setUpGroups(groups.filter((g) => g.instances.every((n) => !this.waiting.has(n))));
+    const trackersBefore = this.trackers.length;
+    this.setUpScripts(added);
+    for (const rt of added) {
+      this.log('info', `(${rt.cfg.name}) interface ${rt.ifname} is ready: starting the instance`);
+      rt.machine.setInterfaceState(rt.ifname, this.interfaces.get(rt.ifname)?.up ?? false, true);
+      for (const t of rt.cfg.trackInterface)
+        rt.machine.setInterfaceState(t.name, this.interfaces.get(t.name)?.up ?? false);
+      rt.machine.start();
+    }
+    for (const g of this.groups.slice(groupsBefore)) g.start();
+    for (const t of this.trackers.slice(trackersBefore)) t.start();
+  }
+
+  private setUpGroups(syncGroups: readonly VrrpSyncGroup[]): void {
+    for (const g of syncGroups) {
       const members = g.instances
         .map((n) => this.runtimes.find((rt) => rt.cfg.name === n)?.machine)
         .filter((m): m is VrrpInstanceMachine => m !== undefined);
@@ -484,11 +603,13 @@ export class VrrpManager {
     }
   }
 
-  private setUpScripts(): void {
+  /** Trackers for the vrrp_scripts `runtimes` use that have none yet (they update every instance). */
+  private setUpScripts(runtimes: readonly Runtime[] = this.runtimes): void {
     const used = new Set<string>();
-    for (const rt of this.runtimes) for (const t of rt.cfg.trackScript) used.add(t.name);
+    for (const rt of runtimes) for (const t of rt.cfg.trackScript) used.add(t.name);
     for (const s of this.config.vrrpScripts) {
-      if (!used.has(s.name)) continue;
+      if (!used.has(s.name) || this.trackedScripts.has(s.name)) continue;
+      this.trackedScripts.add(s.name);
       this.trackers.push(
         new ScriptTracker(s, this.clock, this.exec, (ok) => {
           this.log('info', `VRRP_Script(${s.name}) ${ok ? 'succeeded' : 'failed'}`);
@@ -501,7 +622,10 @@ export class VrrpManager {
   private openNetlink(): void {
     try {
       this.netlinkFd = native.socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-      native.bindNetlink(this.netlinkFd, RTMGRP_LINK);
+      // waiting instances (dynamic_interfaces) also need to hear of the address they wait for
+      const groups =
+        this.waiting.size > 0 ? RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR : RTMGRP_LINK;
+      native.bindNetlink(this.netlinkFd, groups);
     } catch (e) {
       this.log('warn', `VRRP: no link notifications: ${(e as Error).message}`);
       this.netlinkFd = -1;
@@ -529,6 +653,7 @@ export class VrrpManager {
       this.log('warn', `VRRP: ${(e as Error).message}`);
       return;
     }
+    this.adoptWaiting();
     for (const rt of this.runtimes) {
       const up = this.interfaces.get(rt.ifname)?.up ?? false;
       rt.machine.setInterfaceState(rt.ifname, up, true);
