@@ -200,8 +200,22 @@ class Lvsd {
 
 /** A machine dies: every process in its namespace killed, its link down; back: link up. */
 function crash(ns: Netns): void {
-  for (const p of ns.pids()) process.kill(p, 'SIGKILL');
+  // Freeze every process first: killing keepalived's parent first makes its VRRP child get SIGTERM
+  // (parent-death signal) and send a priority-0 advert before its own SIGKILL lands, which is a
+  // clean stop, not a crash (the backup then takes over after the skew time, not the down timer).
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  const pids = ns.pids();
+  signal('SIGSTOP');
   ns.sh('ip link set eth0 down');
+  signal('SIGKILL');
 }
 
 function reboot(ns: Netns, vipAddr: string): void {
