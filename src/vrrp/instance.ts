@@ -100,6 +100,18 @@ export interface InstanceCounters {
   drops: Partial<Record<VrrpDropReason, number>>;
 }
 
+/** Counters of an instance that has sent and received nothing yet. */
+export function newInstanceCounters(): InstanceCounters {
+  return {
+    advertsSent: 0,
+    advertsReceived: 0,
+    becameMaster: 0,
+    priorityZeroSent: 0,
+    priorityZeroReceived: 0,
+    drops: {},
+  };
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
@@ -116,14 +128,7 @@ export class VrrpInstanceMachine {
   masterAdverIntervalCs: number;
   /** the current master's address (ours while MASTER), null while unknown */
   masterAddress: Uint8Array | null = null;
-  readonly counters: InstanceCounters = {
-    advertsSent: 0,
-    advertsReceived: 0,
-    becameMaster: 0,
-    priorityZeroSent: 0,
-    priorityZeroReceived: 0,
-    drops: {},
-  };
+  readonly counters: InstanceCounters = newInstanceCounters();
   /** set by SyncGroup */
   sync: SyncCoordinator | null = null;
   /** SyncGroup: held in FAULT because another member is faulty */

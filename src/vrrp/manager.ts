@@ -43,6 +43,7 @@ import {
   type VrrpDropReason,
 } from './packet.js';
 import {
+  newInstanceCounters,
   realClock,
   SyncGroup,
   VrrpInstanceMachine,
@@ -362,12 +363,7 @@ export class VrrpManager {
       masterAddress: null,
       vips: [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded].map(vipString),
       vipsHeld: false,
-      advertsSent: 0,
-      advertsReceived: 0,
-      becameMaster: 0,
-      priorityZeroSent: 0,
-      priorityZeroReceived: 0,
-      drops: {},
+      ...newInstanceCounters(),
     }));
     return [...this.statusOfRuntimes(), ...waiting];
   }

@@ -10,23 +10,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
+import { Lab, netnsUnavailable, until, type Netns } from '../helpers/netns.js';
 
 const VIP = '10.97.1.100';
 
 let lab: Lab;
 let director: Netns;
 let peer: Netns;
-
-async function until<T>(what: string, f: () => T | null | false | undefined, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 function conf(dynamic: boolean): string {
   const file = lab.file(`dyn-${dynamic}.conf`);

@@ -15,22 +15,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, sleep, type Netns } from '../helpers/netns.js';
+import { Lab, netnsUnavailable, until, type Netns } from '../helpers/netns.js';
 
 const VIP = '10.96.0.101';
 
 let lab: Lab;
 let director: Netns;
-
-async function until<T>(what: string, f: () => T | null | false | undefined, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('VRRP and steering', { skip: netnsUnavailable() ?? false, timeout: 90000 }, () => {
   before(() => {

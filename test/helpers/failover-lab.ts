@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from './netns.js';
+import { Lab, netnsUnavailable, until, which, type Netns } from './netns.js';
 import { continuing, stalled, Streams, type StreamReport } from './streams.js';
 
 export const PORT = 9000;
@@ -57,15 +57,7 @@ export interface LvsdStatus {
   };
 }
 
-export async function until<T>(what: string, f: () => T | null | false | undefined, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
+export { until };
 
 export function alive(pid: number): boolean {
   try {

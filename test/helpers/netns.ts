@@ -156,6 +156,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Poll `f` every 100 ms until it returns something truthy (returned), or fail after `ms`. */
+export async function until<T>(what: string, f: () => T | null | false | undefined, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
 /**
  * The smallest NAT director: client c (`${front}.2`, default via the director), director d
  * (`${front}.1` and the VIP `${front}.100` on eth0, `${back}.1` on eth1, ip_forward=1) and one real
