@@ -23,7 +23,7 @@ import {
   type PingResult,
 } from '../control/protocol.js';
 import { LvsError } from '../errors.js';
-import { formatAddress, parseAddress } from '../packet/addr.js';
+import { canonicalAddressText, formatAddress } from '../packet/addr.js';
 import { Logger } from './log.js';
 import { allowedCpus, controlCpus } from './cpus.js';
 import { native } from '../io/native.js';
@@ -515,15 +515,11 @@ export class Daemon {
    */
   async expectLocalAddresses(addresses: string[], expected: boolean): Promise<void> {
     for (const a of addresses) {
-      const p = parseAddress(a);
-      const key = p ? formatAddress(p.af, p.words) : a;
+      const key = canonicalAddressText(a);
       if (expected) this.expectedLocal.add(key);
       else this.expectedLocal.delete(key);
     }
-    this.netSync = this.netSync
-      .then(() => this.pushNet())
-      .catch((e: unknown) => this.log.warn('network update failed', { error: String(e) }));
-    await this.netSync;
+    await this.queueNetPush();
   }
 
   /** The mirror's local addresses plus those VRRP is about to add (expectLocalAddresses). */
@@ -541,17 +537,11 @@ export class Daemon {
    * that followed it is applied (VRRP announces a VIP only then), or false after `timeoutMs`.
    */
   async waitLocalAddresses(addresses: string[], timeoutMs = 2000): Promise<boolean> {
-    const net = this.parts.net;
-    if (!net) return true;
-    const canon = (a: string): string => {
-      const p = parseAddress(a);
-      return p ? formatAddress(p.af, p.words) : a;
-    };
-    const wanted = addresses.map(canon);
+    if (!this.parts.net) return true;
+    const wanted = addresses.map(canonicalAddressText);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const l = net.local();
-      const have = new Set([...(l.addrs4 ?? []), ...(l.addrs6 ?? [])].map((a) => canon(String(a))));
+      const have = new Set((this.localAddresses() ?? []).map(canonicalAddressText));
       if (wanted.every((a) => have.has(a))) {
         // the change that brought them queued its steering update on netSync
         await this.netSync;
@@ -568,7 +558,7 @@ export class Daemon {
     if (!net) return null;
     const l = net.local();
     const v4 = (a: string | number): string =>
-      typeof a === 'string' ? a : [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+      typeof a === 'string' ? a : formatAddress(4, Uint32Array.of(a));
     const v6 = (a: string | ArrayLike<number>): string =>
       typeof a === 'string' ? a : formatAddress(6, Uint32Array.from(a));
     return [...(l.addrs4 ?? []).map(v4), ...(l.addrs6 ?? []).map(v6)];
@@ -588,9 +578,15 @@ export class Daemon {
         this.log.warn('network change listener failed', { error: String(e) });
       }
     }
+    void this.queueNetPush();
+  }
+
+  /** Push the network model (and the steering that follows from it) after those queued before. */
+  private queueNetPush(): Promise<void> {
     this.netSync = this.netSync
       .then(() => this.pushNet())
       .catch((e: unknown) => this.log.warn('network update failed', { error: String(e) }));
+    return this.netSync;
   }
 
   /** Send the mirror's model to the data plane, then follow up steering for changed local addresses. */

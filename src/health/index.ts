@@ -26,7 +26,7 @@ import { formatTarget } from './checkers/util.js';
 import { Scheduler, realClock, type ScheduledTask } from './scheduler.js';
 import { scriptSpawnIds } from './scripts.js';
 import { probeThreadEnabled } from './checkers/stream-prober.js';
-import { formatAddress, parseAddress } from '../packet/addr.js';
+import { canonicalAddressText } from '../packet/addr.js';
 import type {
   CheckResult,
   CheckerStatus,
@@ -136,12 +136,6 @@ function sameDest(a: DestTarget, b: DestTarget): boolean {
   return JSON.stringify(destOf(a)) === JSON.stringify(destOf(b));
 }
 
-/** Canonical text of an IP address (so "fd00::0:1" and "fd00::1" compare equal); unparsable: as is. */
-function canonicalAddress(a: string): string {
-  const p = parseAddress(a);
-  return p ? formatAddress(p.af, p.words) : a;
-}
-
 /** Identity of a checker across a reload: position, kind and every option but the source location. */
 function checkerKey(c: Checker, index: number): string {
   return `${index}:${JSON.stringify(c, (k, v: unknown) =>
@@ -214,7 +208,7 @@ export class HealthManager {
     this.probeFactory = opts.probeFactory ?? createProbe;
     this.random = opts.random ?? Math.random;
     this.sched = new Scheduler(this.clock);
-    if (opts.localAddresses) this.local = new Set([...opts.localAddresses].map(canonicalAddress));
+    if (opts.localAddresses) this.local = new Set([...opts.localAddresses].map(canonicalAddressText));
   }
 
   /**
@@ -225,7 +219,7 @@ export class HealthManager {
    */
   setLocalAddresses(addrs: Iterable<string>): void {
     const next = new Set<string>();
-    for (const a of addrs) next.add(canonicalAddress(a));
+    for (const a of addrs) next.add(canonicalAddressText(a));
     const prev = this.local;
     if (prev && prev.size === next.size && [...next].every((a) => prev.has(a))) return;
     this.local = next;
@@ -535,7 +529,10 @@ export class HealthManager {
     const vips = this.vipsOf(cfg);
     const local = this.local;
     const suspend =
-      cfg.haSuspend && local !== null && vips.length > 0 && !vips.some((a) => local.has(canonicalAddress(a)));
+      cfg.haSuspend &&
+      local !== null &&
+      vips.length > 0 &&
+      !vips.some((a) => local.has(canonicalAddressText(a)));
     if (suspend === vs.suspended) return;
     vs.suspended = suspend;
     const vip = vips.join(', ');

@@ -161,6 +161,12 @@ export function parseAddress(str: string): ParsedAddress | null {
   return { af: AF_INET6, words };
 }
 
+/** The canonical text of an address (so "fd00::0:1" and "fd00::1" compare equal); unparsable: as is. */
+export function canonicalAddressText(a: string): string {
+  const p = parseAddress(a);
+  return p ? formatAddress(p.af, p.words) : a;
+}
+
 /** Format an address; IPv6 in RFC 5952 canonical form (lowercase, longest zero run >= 2 as `::`). */
 export function formatAddress(af: number, words: Uint32Array, off = 0): string {
   if (af === AF_INET) {
