@@ -10,11 +10,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, netnsUnavailable, which } from '../helpers/netns.js';
+import { BIN, e2eUnavailable, which } from '../helpers/netns.js';
 
 const LVSD = path.join(BIN, 'lvsd');
-const skip =
-  netnsUnavailable() ?? (['curl', 'nft'].find((c) => !which(c)) ? 'curl and nft are needed' : null);
+const skip = e2eUnavailable('curl', 'nft');
 
 interface DemoRun {
   pid: number;

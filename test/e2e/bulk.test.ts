@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 
 const VIP = '10.200.44.110';
@@ -29,11 +29,7 @@ const UPLOAD_BYTES = 50 * 1024 * 1024;
 /** An Ethernet frame without GSO carries at most 1514 bytes (1500 MTU + 14 header). */
 const MAX_PLAIN_FRAME = 1514;
 
-const skip =
-  netnsUnavailable() ??
-  (['socat', 'curl', 'nginx', 'sha256sum'].find((c) => !which(c))
-    ? 'socat, curl, nginx and sha256sum are needed'
-    : null);
+const skip = e2eUnavailable('socat', 'curl', 'nginx', 'sha256sum');
 
 type Mode = 'nat' | 'dr' | 'tun';
 

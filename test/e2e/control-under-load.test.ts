@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, natTriangle, netnsUnavailable, sleep, which } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, natTriangle, sleep } from '../helpers/netns.js';
 
-const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is needed');
+const skip = e2eUnavailable('socat');
 
 test(
   'control plane answers while the data plane is flooded',

@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, natTriangle, netnsUnavailable, which } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, natTriangle } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 
-const skip = netnsUnavailable() ?? (which('curl') && which('nginx') ? null : 'curl and nginx are needed');
+const skip = e2eUnavailable('curl', 'nginx');
 
 test(
   'fwmark service: lvsd fwmark rules group two ports into one NAT service',

@@ -18,7 +18,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 import { udpExchange } from '../helpers/udp.js';
 import { sendFrames, sendFramesAsync } from '../helpers/rawsend.js';
@@ -59,9 +59,7 @@ const PSH = 0x08;
 const ACK = 0x10;
 const URG = 0x20;
 
-const skip =
-  netnsUnavailable() ??
-  (['curl', 'nginx', 'python3'].find((c) => !which(c)) ? 'curl, nginx and python3 are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx', 'python3');
 
 let lab: Lab;
 let client: Netns;

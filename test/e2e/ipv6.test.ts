@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { Lab, netnsUnavailable, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 import {
   agentInjected,
@@ -28,8 +28,7 @@ import {
 
 const VIP = 'fd00:100::1';
 const RIPS = ['fd00:a::11', 'fd00:a::12'];
-const skip =
-  netnsUnavailable() ?? (['curl', 'nginx'].find((c) => !which(c)) ? 'curl and nginx are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx');
 
 type Mode = 'nat' | 'dr' | 'tun';
 

@@ -10,10 +10,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 
 const VIP = '10.200.44.110';
-const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is not installed');
+const skip = e2eUnavailable('socat');
 
 interface Topo {
   lab: Lab;

@@ -16,7 +16,7 @@ import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 
 const VIP = '10.93.0.100';
@@ -34,9 +34,7 @@ const SLACK_MS = 1000;
 /** how long to poll `ipvsadm -L -n` (a node start each, ~1 s under load) for a change */
 const POLL_MS = LEAVE_BOUND_MS + 8000;
 
-const skip =
-  netnsUnavailable() ??
-  (['curl', 'nginx', 'wrk'].find((c) => !which(c)) ? 'curl, nginx and wrk are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx', 'wrk');
 
 let lab: Lab;
 let client: Netns;

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 import { startUdpEcho, udpExchange, type EchoLog } from '../helpers/udp.js';
 
@@ -32,9 +32,7 @@ const UDP_PORT = 5300;
 const BIG = 256 * 1024;
 const SLOW_RATE = 32 * 1024;
 
-const skip =
-  netnsUnavailable() ??
-  (['curl', 'nginx', 'socat'].find((c) => !which(c)) ? 'curl, nginx and socat are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx', 'socat');
 
 let lab: Lab;
 let client: Netns;

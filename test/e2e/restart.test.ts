@@ -12,15 +12,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, natTriangle, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, natTriangle, sleep, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 import { curlSplit, directorDiag, expectEqual, expectOk } from '../helpers/traffic.js';
 import { stateDir } from '../../src/daemon/paths.js';
 
-const skip =
-  netnsUnavailable() ??
-  (['nginx', 'wrk', 'socat', 'curl', 'nft'].find((c) => !which(c)) ?? null)?.concat(' is needed') ??
-  null;
+const skip = e2eUnavailable('nginx', 'wrk', 'socat', 'curl', 'nft');
 
 function daemonPid(d: Netns): number {
   return (JSON.parse(d.sh('lvsd status --json')) as { pid: number }).pid;

@@ -7,12 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, netnsUnavailable, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 
-const skip =
-  netnsUnavailable() ??
-  (['curl', 'nginx', 'ifconfig'].find((c) => !which(c)) ? 'curl, nginx and ifconfig are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx', 'ifconfig');
 
 test(
   'seed tutorial: DR with two real servers, verbatim commands, 100 requests split 50/50',

@@ -16,7 +16,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, netnsUnavailable, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, sleep, type Netns } from '../helpers/netns.js';
 import { Streams, type StreamReport } from '../helpers/streams.js';
 
 const VIP = '10.78.0.100';
@@ -24,7 +24,7 @@ const GW = '172.29.0.1';
 const PORT = 9000;
 const STREAMS = 50;
 
-const skip = netnsUnavailable() ?? (which('socat') ? null : 'socat is needed');
+const skip = e2eUnavailable('socat');
 
 let lab: Lab;
 let client: Netns;

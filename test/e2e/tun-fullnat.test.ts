@@ -22,7 +22,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { Lab, netnsUnavailable, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, type Netns } from '../helpers/netns.js';
 import { startNginx } from '../helpers/servers.js';
 import {
   agentInjected,
@@ -34,8 +34,7 @@ import {
 } from '../helpers/traffic.js';
 
 const VIP = '10.200.0.100';
-const skip =
-  netnsUnavailable() ?? (['curl', 'nginx'].find((c) => !which(c)) ? 'curl and nginx are needed' : null);
+const skip = e2eUnavailable('curl', 'nginx');
 
 interface Site {
   lab: Lab;

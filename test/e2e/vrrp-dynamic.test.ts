@@ -10,7 +10,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, until, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, until, type Netns } from '../helpers/netns.js';
 
 const VIP = '10.97.1.100';
 
@@ -47,7 +47,7 @@ function vrrpStates(): string {
   return (s.keepalived?.vrrp ?? []).map((v) => `${v.instance}=${v.state}`).join(' ');
 }
 
-describe('VRRP dynamic_interfaces', { skip: netnsUnavailable() ?? false, timeout: 120000 }, () => {
+describe('VRRP dynamic_interfaces', { skip: e2eUnavailable() ?? false, timeout: 120000 }, () => {
   before(() => {
     lab = new Lab('vdy');
     const client = lab.ns('cl');

@@ -15,14 +15,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Lab, netnsUnavailable, until, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, until, type Netns } from '../helpers/netns.js';
 
 const VIP = '10.96.0.101';
 
 let lab: Lab;
 let director: Netns;
 
-describe('VRRP and steering', { skip: netnsUnavailable() ?? false, timeout: 90000 }, () => {
+describe('VRRP and steering', { skip: e2eUnavailable() ?? false, timeout: 90000 }, () => {
   before(() => {
     lab = new Lab('vst');
     const client = lab.ns('cl');

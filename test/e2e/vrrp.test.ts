@@ -12,13 +12,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Lab, netnsUnavailable, REPO, sleep, which, type Netns } from '../helpers/netns.js';
+import { e2eUnavailable, Lab, REPO, sleep, type Netns } from '../helpers/netns.js';
 import { config, instance, vip } from '../vrrp/config.js';
 import type { KeepalivedConfig } from '../../src/config/model.js';
 
-const skip =
-  netnsUnavailable() ??
-  (['keepalived', 'curl'].find((c) => !which(c)) ? 'keepalived and curl are needed' : null);
+const skip = e2eUnavailable('keepalived', 'curl');
 
 const RUNNER = path.join(REPO, 'dist/test/vrrp/run-manager.js');
 /** Allowance for process start, polling and scheduling on a loaded 2-core machine */

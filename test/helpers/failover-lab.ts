@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, netnsUnavailable, until, which, type Netns } from './netns.js';
+import { e2eUnavailable, Lab, until, type Netns } from './netns.js';
 import { continuing, stalled, Streams, type StreamReport } from './streams.js';
 
 export const PORT = 9000;
@@ -33,8 +33,7 @@ export const MASTER_DOWN_B_MS = 3 * ADVERT_S * 1000 + ((256 - PRIO_B) * 1000) / 
 export const SLACK_MS = 1500;
 
 /** why the failover tests cannot run here (null: they can) */
-export const failoverSkip =
-  netnsUnavailable() ?? (['socat', 'nft'].find((c) => !which(c)) ?? null)?.concat(' is needed') ?? null;
+export const failoverSkip = e2eUnavailable('socat', 'nft');
 
 export interface VrrpState {
   instance: string;

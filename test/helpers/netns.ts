@@ -27,6 +27,20 @@ export function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
+/**
+ * Why an end-to-end test that needs namespaces and these programs cannot run here (the programs
+ * missing are named), or null when it can: the `skip` option of every e2e test.
+ */
+export function e2eUnavailable(...programs: string[]): string | null {
+  const ns = netnsUnavailable();
+  if (ns !== null) return ns;
+  const missing = programs.filter((c) => !which(c));
+  if (missing.length === 0) return null;
+  const list =
+    missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)!}`;
+  return `${list} ${missing.length === 1 ? 'is' : 'are'} needed`;
+}
+
 export interface RunResult {
   status: number;
   stdout: string;
