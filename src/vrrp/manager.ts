@@ -144,6 +144,11 @@ export const spawnExecutor: ScriptExecutor = (argv, timeoutMs) =>
     child.on('exit', (code) => finish(code ?? -1));
   });
 
+/** The address an instance advertises from: unicast_src_ip, else the interface's primary IPv4 / link-local IPv6. */
+function sourceAddress(inst: VrrpInstance, info: InterfaceInfo): string | undefined {
+  return inst.unicastSrcIp ?? (inst.family === 4 ? info.primary4 : info.linkLocal6) ?? undefined;
+}
+
 /**
  * Why the program `cmd` (argv[0] of a notify script) cannot be run now, or null when it can: a path
  * is checked as is, a bare name on PATH as spawn() resolves it (execvp(3)).
@@ -407,7 +412,7 @@ export class VrrpManager {
     if (!info) throw new LvsError('ERR_LVS_INVALID_ARGUMENT', `(${inst.name}) no interface ${ifname}`);
     const family = inst.family;
     const version: 2 | 3 = family === 6 ? 3 : inst.version;
-    const source = inst.unicastSrcIp ?? (family === 4 ? info.primary4 : info.linkLocal6);
+    const source = sourceAddress(inst, info);
     if (!source)
       throw new LvsError(
         'ERR_LVS_INVALID_ARGUMENT',
@@ -535,7 +540,7 @@ export class VrrpManager {
   private interfaceReady(inst: VrrpInstance): boolean {
     const info = inst.interface ? this.interfaces.get(inst.interface) : undefined;
     if (!info) return false;
-    return Boolean(inst.unicastSrcIp ?? (inst.family === 4 ? info.primary4 : info.linkLocal6));
+    return Boolean(sourceAddress(inst, info));
   }
 
   /**
